@@ -1,0 +1,57 @@
+# JSN — the two commands are `make run` and `make test`; everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format setup migrate seed bench stress worker beat web clean
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+## make run: set up, migrate, load demo data, then serve web + Celery worker + Beat on http://127.0.0.1:8000
+run: export DEBUG ?= 1
+run: export DEMO_MODE ?= 1
+run: seed
+	bin/run-all
+
+web: setup
+	$(VENV)/bin/gunicorn jsn.wsgi --bind $${BIND:-127.0.0.1:8000} --workers $${WEB_CONCURRENCY:-2} --access-logfile -
+
+worker: setup
+	$(VENV)/bin/celery -A jsn worker --loglevel=INFO
+
+beat: setup
+	$(VENV)/bin/celery -A jsn beat --loglevel=INFO
+
+## make test: set up and run the whole suite (PostgreSQL when reachable, else SQLite with PG-only tests skipped)
+test: setup
+	@bin/test
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## make bench: benchmarks against PostgreSQL (see bench/README.md)
+bench: setup
+	@bin/bench
+
+clean:
+	rm -rf var test-output

@@ -1,0 +1,82 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+def default_claim_limit() -> int:
+    return settings.DEFAULT_CLAIM_LIMIT
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: object) -> "User":
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> "User":
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> "User":
+        extra.update(is_staff=True, is_superuser=True, role=User.Role.ADMIN)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A JSN account. The e-mail address is the login."""
+
+    class Role(models.TextChoices):
+        SUBSCRIBER = "subscriber", "Subscriber"
+        STAFF = "staff", "Staff"
+        ADMIN = "admin", "Admin"
+
+    username = None
+    email = models.EmailField("e-mail address", unique=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.SUBSCRIBER)
+    claim_limit = models.PositiveSmallIntegerField(
+        default=default_claim_limit,
+        validators=[MinValueValidator(1), MaxValueValidator(settings.MAX_CLAIM_LIMIT)],
+        help_text=f"How many cases this user may hold at once (1–{settings.MAX_CLAIM_LIMIT}).",
+    )
+    billing_active = models.BooleanField(default=True, help_text="Unticked: this user's claims accrue no charges.")
+    terms_version = models.CharField(max_length=32, blank=True)
+    terms_accepted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(claim_limit__gte=1) & Q(claim_limit__lte=250), name="user_claim_limit_1_250"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # Role and Django's admin flags describe one fact; keep them in step.
+        if self.is_superuser:
+            self.role = self.Role.ADMIN
+        if self.role in (self.Role.STAFF, self.Role.ADMIN):
+            self.is_staff = True
+        self.email = (self.email or "").lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def sees_everything(self) -> bool:
+        """Staff see every case unmasked."""
+        return self.is_active and self.is_staff

@@ -1,0 +1,114 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cases import selectors
+from cases.filters import CaseFilterForm, parse_case_filters
+from cases.models import Case
+from cases.presenters import case_for_viewer
+from jsn.lib.api import ApiError
+
+
+class CasePagination(PageNumberPagination):
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class CaseOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    case_number = serializers.CharField(allow_null=True, help_text="Null unless you own the case.")
+    state = serializers.CharField()
+    county = serializers.CharField()
+    city = serializers.CharField()
+    zip_code = serializers.CharField()
+    street = serializers.CharField(allow_null=True, help_text="Null unless you own the case.")
+    parcel_number = serializers.CharField(allow_null=True, help_text="Null unless you own the case.")
+    filing_date = serializers.DateField(allow_null=True)
+    stage = serializers.ChoiceField(choices=Case.Stage.choices)
+    auction_date = serializers.DateField(allow_null=True)
+    property_type = serializers.ChoiceField(choices=Case.PropertyType.choices)
+    estimated_value_cents = serializers.IntegerField(allow_null=True)
+    amount_owed_cents = serializers.IntegerField(allow_null=True)
+    currency = serializers.CharField()
+    score = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Case.Status.choices)
+    is_claimed = serializers.BooleanField()
+    is_mine = serializers.BooleanField()
+    is_claimable = serializers.BooleanField()
+    is_masked = serializers.BooleanField()
+
+
+class ContactSummarySerializer(serializers.Serializer):
+    contacts = serializers.IntegerField()
+    phones = serializers.IntegerField()
+    emails = serializers.IntegerField()
+    mailing_addresses = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class ContactOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    relation = serializers.CharField()
+    name = serializers.CharField()
+    phones = serializers.ListField(child=serializers.CharField())
+    emails = serializers.ListField(child=serializers.CharField())
+    mailing_address = serializers.CharField()
+
+
+class DocumentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    page_count = serializers.IntegerField(allow_null=True)
+    size_bytes = serializers.IntegerField()
+    locked = serializers.BooleanField()
+
+
+class CaseDetailOutputSerializer(CaseOutputSerializer):
+    contact_summary = ContactSummarySerializer()
+    contacts = ContactOutputSerializer(many=True, help_text="Empty unless you own the case.")
+    documents = DocumentOutputSerializer(many=True)
+
+
+_FILTER_PARAMETERS = [
+    OpenApiParameter(name, description=str(f.label or name), required=False, type=str)
+    for name, f in CaseFilterForm.base_fields.items()
+]
+
+
+class CaseListApi(APIView):
+    """Cases, filtered and paginated; sensitive fields are null unless you own the case."""
+
+    @extend_schema(parameters=_FILTER_PARAMETERS, responses=CaseOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        parsed = parse_case_filters(request.query_params, sees_everything=request.user.is_staff)
+        if parsed.refused:
+            raise ApiError(400, "masked_field", parsed.form.non_field_errors()[0], fields=parsed.refused)
+        if parsed.unknown:
+            raise ApiError(
+                400, "unknown_parameter", f"Unknown parameter: {', '.join(parsed.unknown)}.", fields=parsed.unknown
+            )
+        if not parsed.form.is_valid():
+            raise ApiError(400, "invalid", "The filters are invalid.", errors=parsed.form.errors.get_json_data())
+        qs = selectors.case_list_for(user=request.user, filters=parsed.filters)
+        paginator = CasePagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        data = [case_for_viewer(case, viewer=request.user) for case in page]
+        return paginator.get_paginated_response(CaseOutputSerializer(data, many=True).data)
+
+
+class CaseDetailApi(APIView):
+    """One case; contacts and document titles are masked unless you own it."""
+
+    @extend_schema(responses=CaseDetailOutputSerializer)
+    def get(self, request: Request, case_id: int) -> Response:
+        try:
+            case = selectors.case_detail_for(user=request.user, case_id=case_id)
+        except Case.DoesNotExist:
+            raise ApiError(404, "not_found", "No such case.") from None
+        data = case_for_viewer(case, viewer=request.user, detail=True)
+        return Response(CaseDetailOutputSerializer(data).data)

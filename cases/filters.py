@@ -1,0 +1,89 @@
+"""Parsing the case list's query string, shared by the API and the HTML page."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from django import forms
+from django.http import QueryDict
+
+from cases import masking
+from cases.models import Case
+
+SORT_CHOICES = [
+    ("-score", "Score, highest first"),
+    ("score", "Score, lowest first"),
+    ("auction_date", "Auction date, soonest first"),
+    ("-auction_date", "Auction date, latest first"),
+    ("-filing_date", "Filing date, newest first"),
+]
+CLAIMED_CHOICES = [("", "All cases"), ("unclaimed", "Unclaimed"), ("claimed", "Claimed"), ("mine", "Mine")]
+# Parameters that are not filters (pagination, DRF's format switch, htmx's partial flag).
+NON_FILTER_KEYS = frozenset({"page", "page_size", "format", "partial"})
+
+
+class CaseFilterForm(forms.Form):
+    state = forms.CharField(required=False, max_length=2)
+    county = forms.CharField(required=False, max_length=64)
+    stage = forms.ChoiceField(required=False, choices=[("", "Any stage"), *Case.Stage.choices])
+    score_min = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score from")
+    score_max = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score to")
+    auction_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    auction_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    claimed = forms.ChoiceField(required=False, choices=CLAIMED_CHOICES, label="Claimed")
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+
+    def clean_state(self) -> str:
+        return (self.cleaned_data.get("state") or "").strip().upper()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        lo, hi = data.get("score_min"), data.get("score_max")
+        if lo is not None and hi is not None and lo > hi:
+            raise forms.ValidationError("Score from must not be above score to.", code="invalid_range")
+        a, b = data.get("auction_from"), data.get("auction_to")
+        if a and b and a > b:
+            raise forms.ValidationError("The auction date range ends before it starts.", code="invalid_range")
+        return data
+
+
+@dataclass
+class CaseFilters:
+    state: str = ""
+    county: str = ""
+    stage: str = ""
+    score_min: int | None = None
+    score_max: int | None = None
+    auction_from: date | None = None
+    auction_to: date | None = None
+    claimed: str = ""
+    sort: str = "-score"
+
+
+@dataclass
+class ParsedFilters:
+    filters: CaseFilters
+    form: CaseFilterForm
+    refused: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.form.is_valid() and not self.refused
+
+
+def parse_case_filters(params: QueryDict, *, sees_everything: bool) -> ParsedFilters:
+    """Validate list parameters. Masked fields are refused (not silently ignored) for non-staff."""
+    form = CaseFilterForm(params)
+    keys = [k for k in params if k not in NON_FILTER_KEYS]
+    refused = (
+        [] if sees_everything else masking.refused_query_keys(keys, params.getlist("sort") + params.getlist("ordering"))
+    )
+    unknown = [k for k in keys if k not in form.fields and k not in refused and k != "ordering"]
+    if refused:
+        form.is_valid()
+        form.add_error(None, masking.MASKED_FIELD_REFUSED.format(field=", ".join(refused)))
+    filters = CaseFilters()
+    if form.is_valid():
+        cleaned = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+        filters = CaseFilters(**cleaned)
+    return ParsedFilters(filters=filters, form=form, refused=refused, unknown=unknown)

@@ -1,0 +1,151 @@
+"""The masking policy: what a viewer who does not own a case may see of it. Pure: no ORM, no I/O.
+
+Every output (API serializers, HTML templates, CSV, e-mail) renders a case through `present_case`, so
+the rule lives in one place. A masked value is replaced by None; only its presence is told
+("3 phones on file").
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# Case fields a non-owner never sees. City, county, state and ZIP stay visible.
+MASKED_CASE_FIELDS: frozenset[str] = frozenset({"case_number", "street", "parcel_number"})
+# Contact fields a non-owner never sees (the whole skip trace).
+MASKED_CONTACT_FIELDS: frozenset[str] = frozenset({"name", "phones", "emails", "mailing_address"})
+# Query parameter names that would filter, search or order by a masked value.
+MASKED_QUERY_KEYS: frozenset[str] = MASKED_CASE_FIELDS | {
+    "address",
+    "owner",
+    "owner_name",
+    "contact",
+    "contact_name",
+    "name",
+    "phone",
+    "phones",
+    "email",
+    "emails",
+    "mailing_address",
+    "q",
+    "search",
+    "parcel",
+}
+
+MASKED_FIELD_REFUSED = "Filtering, searching or sorting by {field} is only available to the case's owner."
+HIDDEN_LABEL = "Hidden until claimed"
+
+
+class CaseLike(Protocol):
+    pk: int
+    assigned_to_id: int | None
+
+
+class ViewerLike(Protocol):
+    pk: int | None
+    is_staff: bool
+    is_active: bool
+
+
+def viewer_sees_sensitive(viewer: ViewerLike | None, case: CaseLike) -> bool:
+    """Owners (the active claim's user) and active staff see everything; everyone else sees masks."""
+    if viewer is None or viewer.pk is None or not viewer.is_active:
+        return False
+    return bool(viewer.is_staff) or (case.assigned_to_id is not None and case.assigned_to_id == viewer.pk)
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    word = singular if count == 1 else (plural_form or f"{singular}s")
+    return f"{count} {word}"
+
+
+@dataclass(frozen=True)
+class ContactSummary:
+    contacts: int
+    phones: int
+    emails: int
+    mailing_addresses: int
+
+    @property
+    def text(self) -> str:
+        if not self.contacts:
+            return "No contacts on file"
+        parts = [plural(self.contacts, "contact"), plural(self.phones, "phone"), plural(self.emails, "e-mail")]
+        return ", ".join(parts) + " on file"
+
+
+def summarise_contacts(contacts: Iterable[Any]) -> ContactSummary:
+    contacts = list(contacts)
+    return ContactSummary(
+        contacts=len(contacts),
+        phones=sum(len(c.phones or []) for c in contacts),
+        emails=sum(len(c.emails or []) for c in contacts),
+        mailing_addresses=sum(1 for c in contacts if c.mailing_address),
+    )
+
+
+def sensitive_values(case: Any, contacts: Sequence[Any]) -> list[str]:
+    """Every masked value of a case, for checking free text (document titles) that may repeat one."""
+    values = [getattr(case, field, "") for field in sorted(MASKED_CASE_FIELDS)]
+    for contact in contacts:
+        values.append(contact.name)
+        values.extend(contact.phones or [])
+        values.extend(contact.emails or [])
+        values.append(contact.mailing_address)
+    return [str(v).strip() for v in values if v and len(str(v).strip()) >= 3]
+
+
+def _normalise(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def text_reveals(text: str, secrets: Iterable[str]) -> bool:
+    """True when text contains any secret, compared ignoring case, spaces and punctuation."""
+    haystack = _normalise(text)
+    plain = text.casefold()
+    for secret in secrets:
+        needle = _normalise(secret)
+        if (needle and len(needle) >= 3 and needle in haystack) or secret.casefold() in plain:
+            return True
+    return False
+
+
+def present_case(case: Any, *, visible: bool, contacts: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The case's sensitive fields as a viewer may see them, plus the contact summary."""
+    data: dict[str, Any] = {field: (getattr(case, field) if visible else None) for field in MASKED_CASE_FIELDS}
+    data["is_masked"] = not visible
+    if contacts is not None:
+        summary = summarise_contacts(contacts)
+        data["contact_summary"] = summary
+        data["contacts"] = (
+            [
+                {
+                    "id": c.pk,
+                    "relation": c.relation,
+                    **{field: getattr(c, field) for field in sorted(MASKED_CONTACT_FIELDS)},
+                }
+                for c in contacts
+            ]
+            if visible
+            else []
+        )
+    return data
+
+
+def present_document_title(title: str, *, kind_label: str, visible: bool, secrets: Sequence[str]) -> str:
+    """A document's title, unless it would reveal a masked value to a non-owner."""
+    if visible:
+        return title or kind_label
+    if not title or text_reveals(title, secrets):
+        return kind_label
+    return title
+
+
+def refused_query_keys(keys: Iterable[str], ordering_values: Iterable[str] = ()) -> list[str]:
+    """The masked fields that a set of query keys (and ordering values) would filter or sort by."""
+    refused = {key for key in keys if key.split("__")[0] in MASKED_QUERY_KEYS}
+    for value in ordering_values:
+        for part in value.split(","):
+            name = part.strip().lstrip("-+").split("__")[0]
+            if name in MASKED_QUERY_KEYS:
+                refused.add(name)
+    return sorted(refused)

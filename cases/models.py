@@ -1,0 +1,141 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Case(models.Model):
+    """A scored foreclosure case. Sensitive fields are masked for non-owners (cases/masking.py)."""
+
+    class Stage(models.TextChoices):
+        LIS_PENDENS = "lis_pendens", "Lis pendens"
+        NOTICE_OF_DEFAULT = "notice_of_default", "Notice of default"
+        NOTICE_OF_SALE = "notice_of_sale", "Notice of sale"
+        AUCTION_SCHEDULED = "auction_scheduled", "Auction scheduled"
+        SOLD = "sold", "Sold at auction"
+        REO = "reo", "Bank-owned (REO)"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    class PropertyType(models.TextChoices):
+        SINGLE_FAMILY = "single_family", "Single family"
+        CONDO = "condo", "Condo"
+        TOWNHOUSE = "townhouse", "Townhouse"
+        MULTI_FAMILY = "multi_family", "Multi-family"
+        LAND = "land", "Land"
+        COMMERCIAL = "commercial", "Commercial"
+
+    case_number = models.CharField(max_length=64)
+    state = models.CharField(max_length=2, help_text="Two-letter US state code.")
+    county = models.CharField(max_length=64)
+    filing_date = models.DateField(null=True, blank=True)
+    stage = models.CharField(max_length=32, choices=Stage.choices, default=Stage.LIS_PENDENS)
+    auction_date = models.DateField(null=True, blank=True)
+    street = models.CharField("street address", max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    zip_code = models.CharField("ZIP", max_length=10, blank=True)
+    parcel_number = models.CharField(max_length=64, blank=True)
+    property_type = models.CharField(max_length=32, choices=PropertyType.choices, default=PropertyType.SINGLE_FAMILY)
+    estimated_value_cents = models.BigIntegerField(null=True, blank=True)
+    amount_owed_cents = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, default="usd")
+    score = models.PositiveSmallIntegerField(validators=[MinValueValidator(0), MaxValueValidator(100)])
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assigned_cases",
+        help_text="The owner through an active claim; kept in step by the claims services.",
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=64, blank=True)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-score", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["state", "county", "case_number"], name="case_unique_per_court"),
+            models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=100), name="case_score_0_100"),
+            models.CheckConstraint(
+                condition=Q(assigned_to__isnull=True) | Q(assigned_at__isnull=False),
+                name="case_assigned_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "-score", "id"], name="case_state_score"),
+            models.Index(fields=["-score", "id"], name="case_score"),
+            models.Index(fields=["auction_date"], name="case_auction_date"),
+            models.Index(fields=["assigned_to"], name="case_assigned_to"),
+        ]
+
+    def __str__(self) -> str:
+        # Deliberately free of sensitive values: __str__ leaks into logs, admin history and errors.
+        return f"Case #{self.pk} ({self.county}, {self.state})"
+
+    @property
+    def is_claimed(self) -> bool:
+        return self.assigned_to_id is not None
+
+    @property
+    def is_claimable(self) -> bool:
+        return self.status == self.Status.OPEN and self.stage not in (self.Stage.SOLD, self.Stage.WITHDRAWN)
+
+
+class Contact(models.Model):
+    """A skip-trace contact for a case (an owner, heir, occupant…). Entirely sensitive."""
+
+    class Relation(models.TextChoices):
+        OWNER = "owner", "Owner"
+        CO_OWNER = "co_owner", "Co-owner"
+        HEIR = "heir", "Heir"
+        OCCUPANT = "occupant", "Occupant"
+        ATTORNEY = "attorney", "Attorney"
+        OTHER = "other", "Other"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    relation = models.CharField(max_length=16, choices=Relation.choices, default=Relation.OWNER)
+    phones = models.JSONField(default=list, blank=True)
+    emails = models.JSONField(default=list, blank=True)
+    mailing_address = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["case", "id"]
+
+    def __str__(self) -> str:
+        return f"Contact #{self.pk} of case #{self.case_id}"
+
+
+class Document(models.Model):
+    """A case document. Files are stored privately; downloads go through signed, logged views."""
+
+    class Kind(models.TextChoices):
+        LIS_PENDENS = "lis_pendens", "Lis pendens"
+        NOTICE_OF_DEFAULT = "notice_of_default", "Notice of default"
+        NOTICE_OF_SALE = "notice_of_sale", "Notice of sale"
+        DEED = "deed", "Deed"
+        MORTGAGE = "mortgage", "Mortgage"
+        SKIP_TRACE = "skip_trace", "Skip-trace report"
+        OTHER = "other", "Other"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="documents")
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.OTHER)
+    title = models.CharField(max_length=200, blank=True)
+    file = models.FileField(upload_to="documents/%Y/%m/", blank=True)
+    content_type = models.CharField(max_length=100, default="application/pdf")
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"

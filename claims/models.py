@@ -1,0 +1,85 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Claim(models.Model):
+    """A user's exclusive hold on a case. Score and daily price are frozen when the claim starts."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RELEASED = "released", "Released"
+        EXPIRED = "expired", "Expired"
+        REASSIGNED = "reassigned", "Reassigned"
+
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="claims")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="claims")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    claimed_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    score_at_claim = models.PositiveSmallIntegerField()
+    daily_price_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    pricing_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The pricing configuration version that priced this claim."
+    )
+
+    class Meta:
+        ordering = ["-claimed_at", "-id"]
+        constraints = [
+            # The last line of defence: whatever the services do, a case has at most one active claim.
+            models.UniqueConstraint(fields=["case"], condition=Q(status="active"), name="claim_one_active_per_case"),
+            models.CheckConstraint(
+                condition=Q(status="active", released_at__isnull=True)
+                | (~Q(status="active") & Q(released_at__isnull=False)),
+                name="claim_released_iff_not_active",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "status"], name="claim_user_status"),
+            models.Index(fields=["status", "expires_at"], name="claim_status_expires"),
+            models.Index(fields=["claimed_at"], name="claim_claimed_at"),
+            models.Index(fields=["released_at"], name="claim_released_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Claim #{self.pk} on case #{self.case_id} ({self.status})"
+
+
+class ClaimEvent(models.Model):
+    """Immutable audit row: who changed a case's ownership, how, when and why."""
+
+    class Action(models.TextChoices):
+        CLAIMED = "claimed", "Claimed"
+        RELEASED = "released", "Released"
+        EXPIRED = "expired", "Expired"
+        REASSIGNED = "reassigned", "Reassigned"
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty when the system acted (e.g. expiry).",
+    )
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="claim_events")
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="events")
+    from_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["case", "created_at"], name="claimevent_case_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} case #{self.case_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,3 @@
+from jsn.celery import app as celery_app
+
+__all__ = ("celery_app",)

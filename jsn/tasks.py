@@ -1,0 +1,13 @@
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+HEARTBEAT_CACHE_KEY = "jsn:beat:last-heartbeat"
+
+
+@shared_task
+def heartbeat_task() -> str:
+    """Proves worker and Beat are alive: the health page shows when it last ran."""
+    now = timezone.now().isoformat()
+    cache.set(HEARTBEAT_CACHE_KEY, now, timeout=None)
+    return now

@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.shortcuts import redirect
+from django.urls import include, path, reverse
+from django.utils.http import urlencode
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from jsn import views
+
+
+@login_not_required
+def admin_login(request):
+    """The admin uses the site's login (allauth), so lockouts and verification apply there too."""
+    next_url = request.GET.get("next") or reverse("admin:index")
+    return redirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
+
+
+admin.site.login = admin_login
+admin.site.site_header = "JSN back office"
+admin.site.site_title = "JSN admin"
+admin.site.index_title = "Operations"
+
+urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("health/", views.health, name="health"),
+    path("cases/", include("cases.urls")),
+    path("claims/", include("claims.urls")),
+    path("billing/", include("billing.urls")),
+    path("leads/", include("leads.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v3/", include("jsn.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

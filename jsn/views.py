@@ -1,0 +1,53 @@
+from django.contrib.auth.decorators import login_not_required
+from django.core.cache import cache
+from django.db import connection
+from django.db.utils import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+
+from cases.models import Case
+from jsn.tasks import HEARTBEAT_CACHE_KEY
+
+
+@login_not_required
+def landing(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return render(request, "landing.html")
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    context = {
+        "open_cases": Case.objects.filter(status=Case.Status.OPEN, assigned_to__isnull=True).count(),
+        "my_cases": Case.objects.filter(assigned_to=user).count(),
+        "top_cases": Case.objects.filter(status=Case.Status.OPEN, assigned_to__isnull=True)
+        .only("id", "state", "county", "city", "score", "stage", "auction_date")
+        .order_by("-score", "id")[:5],
+    }
+    return render(request, "dashboard.html", context)
+
+
+@login_not_required
+@never_cache
+def health(request: HttpRequest) -> JsonResponse:
+    """200 when the database answers, 503 when it does not; cache and Beat are reported."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except DatabaseError:
+        checks["database"] = "down"
+    try:
+        cache.set("jsn:health", "ok", timeout=10)
+        checks["cache"] = "ok" if cache.get("jsn:health") == "ok" else "down"
+    except Exception:  # noqa: BLE001 - any cache client error means "down" here
+        checks["cache"] = "down"
+    try:
+        checks["last_heartbeat"] = cache.get(HEARTBEAT_CACHE_KEY) or "never"
+    except Exception:  # noqa: BLE001
+        checks["last_heartbeat"] = "unknown"
+    ok = checks["database"] == "ok"
+    return JsonResponse({"status": "ok" if ok else "error", **checks}, status=200 if ok else 503)

@@ -1,0 +1,66 @@
+import os
+import shutil
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import CaseFactory, ContactFactory, UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    if IN_CI and not on_postgres:
+        raise pytest.UsageError("CI must run on PostgreSQL: set DATABASE_URL (see .ci/run).")
+    has_chromium = shutil.which(CHROMIUM) is not None or os.path.exists(CHROMIUM)
+    if IN_CI and not has_chromium:
+        raise pytest.UsageError(f"CI must run the browser tests, but {CHROMIUM} is missing.")
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL or start PostgreSQL on localhost)")
+    skip_browser = pytest.mark.skip(reason=f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(skip_pg)
+        if "browser" in item.keywords and not has_chromium:
+            item.add_marker(skip_browser)
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def subscriber(db):
+    return UserFactory(email="sub@example.com")
+
+
+@pytest.fixture
+def other_subscriber(db):
+    return UserFactory(email="other@example.com")
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(email="staff@example.com", role="staff")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_case(db):
+    """A case with distinctive sensitive values, so a leak can be found by searching a response body."""
+
+    def make(**kwargs):
+        case = CaseFactory(**kwargs)
+        ContactFactory(case=case)
+        return case
+
+    return make
