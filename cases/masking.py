@@ -142,7 +142,7 @@ def present_document_title(title: str, *, kind_label: str, visible: bool, secret
 
 def refused_query_keys(keys: Iterable[str], ordering_values: Iterable[str] = ()) -> list[str]:
     """The masked fields that a set of query keys (and ordering values) would filter or sort by."""
-    refused = {key for key in keys if key.split("__")[0] in MASKED_QUERY_KEYS}
+    refused = {key.split("__")[0] for key in keys if key.split("__")[0] in MASKED_QUERY_KEYS}
     for value in ordering_values:
         for part in value.split(","):
             name = part.strip().lstrip("-+").split("__")[0]

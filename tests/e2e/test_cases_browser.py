@@ -1,0 +1,35 @@
+"""A subscriber logs in, filters the case list and opens a case — in headless Chromium."""
+
+import pytest
+from allauth.account.models import EmailAddress
+
+from tests.factories import CaseFactory, ContactFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_subscriber_filters_cases_and_opens_one(live_server, page, login, shot):
+    user = UserFactory(email="alice@example.com")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    tx = CaseFactory(state="TX", county="Harris", city="Houston", score=91)
+    ContactFactory(case=tx)
+    CaseFactory(state="FL", county="Orange", city="Orlando", score=35)
+
+    login(page, "alice@example.com")
+    shot(page, "cases-01-dashboard")
+    page.click("text=Cases")
+    page.wait_for_selector("table.cases")
+    assert page.locator("table.cases tbody tr").count() == 2
+
+    page.fill("input[name=state]", "TX")
+    page.click("button:has-text('Apply filters')")
+    page.wait_for_selector("text=1 case found")
+    assert "Orlando" not in page.inner_text("#case-results")
+    shot(page, "cases-02-filtered")
+
+    page.click("table.cases tbody tr >> a")
+    page.wait_for_selector("h1:has-text('Address hidden until claimed')")
+    body = page.inner_text("body")
+    assert tx.street not in body and tx.case_number not in body
+    assert "1 contact, 2 phones, 1 e-mail on file" in body
+    shot(page, "cases-03-detail-masked")
