@@ -1,1 +1,214 @@
-"""Filled by its own issue."""
+"""Geo-leads: PLZ subscriptions, lead PDFs, planned deliveries, rotation and import health."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+PLZ_VALIDATOR = RegexValidator(r"^[0-9]{5}\Z", "A German postal code (PLZ) has exactly five digits.")
+
+
+class PlzSubscription(models.Model):
+    """An agent's subscription to the leads of one PLZ.
+
+    Stripe will drive `status` through webhooks (a later issue); until then staff grant subscriptions by hand.
+    Only `active` subscriptions within their period receive leads.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting payment"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due"
+        UNPAID = "unpaid", "Unpaid"
+        CANCELED = "canceled", "Canceled"
+
+    class Source(models.TextChoices):
+        STRIPE = "stripe", "Stripe"
+        MANUAL = "manual", "Granted by staff"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="plz_subscriptions")
+    plz = models.CharField("PLZ", max_length=5, validators=[PLZ_VALIDATOR], db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.STRIPE)
+    stripe_subscription_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    current_period_end = models.DateTimeField(
+        null=True, blank=True, help_text="Leads stop after this moment. Empty: no end (manual grants)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["plz", "created_at"]
+        constraints = [
+            # A user holds at most one live subscription per PLZ; canceled ones stay as history.
+            models.UniqueConstraint(
+                fields=["user", "plz"], condition=~Q(status="canceled"), name="leads_one_open_subscription_per_plz"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"PLZ {self.plz} · {self.user_id} · {self.get_status_display()}"
+
+    def is_eligible(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.status == self.Status.ACTIVE and (self.current_period_end is None or self.current_period_end > now)
+
+
+def eligible_subscriptions_q(now) -> Q:
+    """Subscriptions that receive leads at `now`: active and inside their period."""
+    return Q(status=PlzSubscription.Status.ACTIVE) & (
+        Q(current_period_end__isnull=True) | Q(current_period_end__gt=now)
+    )
+
+
+class Lead(models.Model):
+    class Status(models.TextChoices):
+        REVIEW = "review", "Needs review"
+        READY = "ready", "Ready to distribute"
+        DISTRIBUTED = "distributed", "Distributed"
+        QUARANTINED = "quarantined", "Quarantined"
+
+    dialfire_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    sha256 = models.CharField("content SHA-256", max_length=64, unique=True)
+    # Stored through Django's storage under MEDIA_ROOT, which no URL serves; downloads go through signed views.
+    pdf = models.FileField(upload_to="leads/%Y/%m/", max_length=255)
+    filename = models.CharField(max_length=255, blank=True)
+    size_bytes = models.PositiveIntegerField(default=0)
+    text_snippet = models.TextField(blank=True)
+    plz = models.CharField("PLZ", max_length=5, null=True, blank=True, validators=[PLZ_VALIDATOR], db_index=True)
+    candidates = models.JSONField(default=list, blank=True, help_text="Every PLZ match: value, text, page, offset.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REVIEW, db_index=True)
+    quarantine_reason = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    distributed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Lead #{self.pk} · PLZ {self.plz or '?'} · {self.get_status_display()}"
+
+
+class Delivery(models.Model):
+    """One planned e-mail of one lead to one subscriber. At most one per (lead, subscriber), ever."""
+
+    class Position(models.TextChoices):
+        FIRST = "first", "First (exclusive)"
+        OTHER = "other", "After the exclusive window"
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        QUEUED = "queued", "Queued for retry"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        BOUNCED = "bounced", "Bounced"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lead_deliveries")
+    position = models.CharField(max_length=8, choices=Position.choices)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        verbose_name_plural = "deliveries"
+        constraints = [models.UniqueConstraint(fields=["lead", "subscriber"], name="leads_one_delivery_per_pair")]
+        indexes = [models.Index(fields=["status", "due_at"], name="leads_delivery_due_idx")]
+
+    def __str__(self) -> str:
+        return f"Delivery #{self.pk} of lead #{self.lead_id} to {self.subscriber_id} ({self.status})"
+
+
+class PlzRotation(models.Model):
+    """Who got the first (exclusive) position in a PLZ, and when: the basis of the fair rotation.
+
+    `turns` maps a user id to {"turn": n, "at": iso-time}; `turn` is a per-PLZ counter, so the order stays
+    exact even when many leads are distributed within the same instant.
+    """
+
+    plz = models.CharField("PLZ", max_length=5, unique=True, validators=[PLZ_VALIDATOR])
+    counter = models.PositiveIntegerField(default=0)
+    turns = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["plz"]
+
+    def __str__(self) -> str:
+        return f"Rotation of PLZ {self.plz}"
+
+
+class ImportSource(models.Model):
+    """Cursor and health of one import source (Dialfire). Shown to staff in the admin."""
+
+    DIALFIRE = "dialfire"
+
+    name = models.CharField(max_length=32, unique=True)
+    cursor = models.CharField(max_length=255, blank=True)
+    last_poll_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    imported_total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"Import source {self.name}"
+
+    @property
+    def healthy(self) -> bool:
+        return self.consecutive_failures == 0 and self.last_success_at is not None
+
+
+class LeadEvent(models.Model):
+    """Immutable audit trail: imports, quarantine, reviews, re-sends, downloads, manual grants."""
+
+    class Action(models.TextChoices):
+        IMPORTED = "imported", "Imported"
+        QUARANTINED = "quarantined", "Quarantined"
+        REVIEW_RESOLVED = "review_resolved", "Review resolved"
+        DISTRIBUTED = "distributed", "Distributed"
+        RESENT = "resent", "Re-send requested"
+        MARKED_SENT = "marked_sent", "Ambiguous send confirmed as sent"
+        DOWNLOADED = "downloaded", "PDF downloaded"
+        DOWNLOAD_REFUSED = "download_refused", "PDF download refused"
+        SUBSCRIPTION_GRANTED = "subscription_granted", "Subscription granted"
+        SUBSCRIPTION_ENDED = "subscription_ended", "Subscription ended"
+        SUBSCRIPTION_REQUESTED = "subscription_requested", "Subscription requested"
+        SUBSCRIPTION_EXPIRED = "subscription_expired", "Subscription expired"
+
+    action = models.CharField(max_length=32, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    delivery = models.ForeignKey(Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    subscription = models.ForeignKey(
+        PlzSubscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} at {self.created_at:%Y-%m-%d %H:%M}"
