@@ -1,6 +1,15 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 
 from cases.models import Case, Contact, Document
+from cases.services import ALLOWED_COLUMNS, REQUIRED_COLUMNS, CaseImportFileError, case_import_csv
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # ~150,000 rows; larger files belong to `manage.py import_cases`
+ERR_UPLOAD_TOO_LARGE = "The file is larger than 50 MB; import it with `manage.py import_cases` instead."
 
 
 class ContactInline(admin.TabularInline):
@@ -15,6 +24,19 @@ class DocumentInline(admin.TabularInline):
     readonly_fields = ["size_bytes", "created_at"]
 
 
+class CaseImportForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="UTF-8 CSV with a header line; see the columns below.")
+    source = forms.CharField(
+        max_length=64, required=False, help_text="Recorded on every imported case (default: the file's name)."
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(ERR_UPLOAD_TOO_LARGE)
+        return upload
+
+
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
     list_display = ["id", "case_number", "state", "county", "stage", "score", "status", "assigned_to", "auction_date"]
@@ -24,4 +46,89 @@ class CaseAdmin(admin.ModelAdmin):
     readonly_fields = ["assigned_to", "assigned_at", "created_at", "updated_at"]
     inlines = [ContactInline, DocumentInline]
     date_hierarchy = "filing_date"
+    show_full_result_count = False
+    change_list_template = "admin/cases/case/change_list_with_import.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        import_url = path("import-csv/", self.admin_site.admin_view(self.import_csv_view), name="cases_case_import")
+        return [import_url, *super().get_urls()]
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        # An import both creates and updates cases.
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "has_import_permission": self.has_import_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def import_csv_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a CSV → case_import (the same validation as the command) → show the report."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        report = None
+        if request.method == "POST":
+            form = CaseImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                upload = form.cleaned_data["file"]
+                source = form.cleaned_data["source"] or upload.name[:64]
+                try:
+                    report = case_import_csv(data=upload.read(), source=source)
+                except CaseImportFileError as error:
+                    form.add_error("file", str(error))
+                else:
+                    level = messages.WARNING if report.rejected else messages.SUCCESS
+                    self.message_user(request, f"Imported {upload.name}: {report.summary()}.", level)
+                    form = CaseImportForm()
+        else:
+            form = CaseImportForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Import cases from CSV",
+            "form": form,
+            "report": report,
+            "required_columns": REQUIRED_COLUMNS,
+            "optional_columns": [column for column in ALLOWED_COLUMNS if column not in REQUIRED_COLUMNS],
+        }
+        return TemplateResponse(request, "admin/cases/case/import_csv.html", context)
+
+
+# --- Document access log: read-only for everyone, here and per case (written by cases/documents.py only). ---
+from cases.models import DocumentAccess  # noqa: E402
+
+DOCUMENT_ACCESS_FIELDS = ["created_at", "action", "result", "reason", "user", "document", "case", "ip"]
+
+
+class ReadOnlyAccessMixin:
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class DocumentAccessInline(ReadOnlyAccessMixin, admin.TabularInline):
+    model = DocumentAccess
+    fk_name = "case"
+    fields = readonly_fields = [f for f in DOCUMENT_ACCESS_FIELDS if f != "case"]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "Document accesses (read-only)"
+
+
+CaseAdmin.inlines = [*CaseAdmin.inlines, DocumentAccessInline]
+
+
+@admin.register(DocumentAccess)
+class DocumentAccessAdmin(ReadOnlyAccessMixin, admin.ModelAdmin):
+    list_display = DOCUMENT_ACCESS_FIELDS
+    list_filter = ["result", "action", "reason"]
+    list_select_related = ["user", "document", "case"]
+    search_fields = ["user__email", "ip"]
+    readonly_fields = DOCUMENT_ACCESS_FIELDS
+    date_hierarchy = "created_at"
     show_full_result_count = False
