@@ -17,7 +17,7 @@ setup: $(STAMP)
 
 migrate: setup
 	@mkdir -p var
-	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput --run-syncdb
 
 seed: migrate
 	$(PY) manage.py seed_demo

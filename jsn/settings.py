@@ -41,6 +41,9 @@ INSTALLED_APPS = [
     "import_export",
     "allauth",
     "allauth.account",
+    "djstripe",
+    "axes",
+    "csp",
     "accounts",
     "cases",
     "claims",
@@ -60,6 +63,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during authentication into a response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "jsn.urls"
@@ -93,6 +99,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # dj-stripe's long migration history rebuilds tables over and over on SQLite (8 minutes measured here),
+    # so the zero-setup demo creates its tables directly (`migrate --run-syncdb`). PostgreSQL migrates normally;
+    # no model of ours may point a foreign key at a dj-stripe model because of this (we store Stripe ids).
+    MIGRATION_MODULES = {"djstripe": None}
 else:
     # A claim that waits on a locked row gives up after DB_LOCK_TIMEOUT_MS instead of hanging.
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -130,11 +140,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Schedules live in code; the database scheduler copies them into django-celery-beat's tables at start.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "heartbeat": {"task": "jsn.tasks.heartbeat_task", "schedule": crontab(minute="*")},
+    "expire-claims": {"task": "claims.tasks.expire_claims_task", "schedule": crontab(minute=5)},
+    "warn-expiring-claims": {"task": "claims.tasks.warn_expiring_claims_task", "schedule": crontab(hour=8, minute=0)},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out login before any password is checked (the site login and the admin share it).
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -169,6 +183,22 @@ DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="usd")
 DEFAULT_DAILY_PRICE_CENTS = env.int("DEFAULT_DAILY_PRICE_CENTS", default=500)
 LEAD_EXCLUSIVE_HOURS = env.int("LEAD_EXCLUSIVE_HOURS", default=72)
 TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11")
+# Per user and hour, counted separately for download links and downloads (in the shared cache).
+DOCUMENT_RATE_LIMIT_PER_HOUR = env.int("DOCUMENT_RATE_LIMIT_PER_HOUR", default=60)
+
+# --- Stripe (dj-stripe) ----------------------------------------------------------------------
+# Without a secret key JSN runs with local billing only: nothing calls Stripe (see STRIPE_ENABLED).
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+STRIPE_TEST_SECRET_KEY = env.str("STRIPE_TEST_SECRET_KEY", default="")
+STRIPE_LIVE_SECRET_KEY = env.str("STRIPE_LIVE_SECRET_KEY", default="")
+STRIPE_ENABLED = bool(STRIPE_LIVE_SECRET_KEY if STRIPE_LIVE_MODE else STRIPE_TEST_SECRET_KEY)
+# dj-stripe 2.11's default; without it dj-stripe falls back to the SDK's newer version.
+STRIPE_API_VERSION = "2026-05-27.dahlia"
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+STRIPE_PLZ_PRICE_ID = env.str("STRIPE_PLZ_PRICE_ID", default="")
+if env.str("STRIPE_API_HOST", default=""):
+    # dj-stripe points the SDK at this host whenever the setting exists, so only define it when asked.
+    STRIPE_API_HOST = env.str("STRIPE_API_HOST")
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -177,7 +207,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "jsn.lib.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "jsn.lib.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -207,6 +237,8 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     # Documents are private: MEDIA_ROOT is never served by a URL; downloads go through signed views.
+    # For S3-compatible storage, install django-storages[s3] and set "storages.backends.s3.S3Storage" here
+    # (bucket private, querystring_auth on); cases/documents.py only uses the storage API.
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -230,13 +262,58 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIN
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = False
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+
+# Login lockout (django-axes): the 6th attempt after 5 failures is refused, counted per account so that
+# rotating X-Forwarded-For or IP addresses does not reset it. Staff unlock with `manage.py axes_reset_username`.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = [
+    # axes.W006 wants the IP in the lockout key. We key on the account alone on purpose: behind a proxy every
+    # client shares one address (an IP key would lock everyone out together), and rotating addresses must
+    # not reset an account's counter. allauth's own per-IP rate limit (ACCOUNT_RATE_LIMITS) covers sprays.
+    "axes.W006",
+    # HSTS preload is a commitment for every subdomain, made by the operator (SECURE_HSTS_PRELOAD=1), not a default.
+    "security.W021",
+]
+AXES_USERNAME_FORM_FIELD = "login"
+AXES_USERNAME_CALLABLE = "accounts.axes.lockout_username"
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "account/locked_out.html"
+AXES_VERBOSE = False
+# allauth's own per-address limit stops sprays across accounts; per-account lockout is django-axes' job above.
+ACCOUNT_RATE_LIMITS = {"login_failed": "20/m/ip,20/5m/key"}
+
+# Content Security Policy (django-csp): no inline scripts anywhere; inline styles only for the admin's widgets.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'", "https://checkout.stripe.com", "https://billing.stripe.com"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Download links carry a signed token in their path: these loggers print paths, so they get it redacted.
+    "filters": {"redact_download_tokens": {"()": "cases.log_filters.RedactDownloadTokens"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["redact_download_tokens"]},
+        "django.server": {"filters": ["redact_download_tokens"]},
+        "django.security.csrf": {"filters": ["redact_download_tokens"]},
+    },
 }

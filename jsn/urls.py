@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect
 from django.urls import include, path, reverse
 from django.utils.http import urlencode
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from jsn import views
 
@@ -24,13 +24,16 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("health/", views.health, name="health"),
+    path("cases/documents/", include("cases.document_urls")),
     path("cases/", include("cases.urls")),
     path("claims/", include("claims.urls")),
     path("billing/", include("billing.urls")),
     path("leads/", include("leads.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    # dj-stripe's webhook endpoint: stripe/webhook/<uuid>/ (create it with `manage.py stripe_webhook_endpoint_create`).
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("api/v3/", include("jsn.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -7,6 +7,8 @@ from rest_framework.test import APIClient
 
 from tests.factories import CaseFactory, ContactFactory, UserFactory
 
+pytest_plugins = ["tests.fakes.stripe"]  # the `fake_stripe` fixture
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
@@ -27,6 +29,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_pg)
         if "browser" in item.keywords and not has_chromium:
             item.add_marker(skip_browser)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Rate limits and lockout counters live in the cache: every test starts from an empty one."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture
