@@ -142,6 +142,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "heartbeat": {"task": "jsn.tasks.heartbeat_task", "schedule": crontab(minute="*")},
     "expire-claims": {"task": "claims.tasks.expire_claims_task", "schedule": crontab(minute=5)},
     "warn-expiring-claims": {"task": "claims.tasks.warn_expiring_claims_task", "schedule": crontab(hour=8, minute=0)},
+    "import-dialfire-leads": {"task": "leads.tasks.import_dialfire_task", "schedule": crontab(minute="*/15")},
+    "send-due-lead-deliveries": {"task": "leads.tasks.send_due_deliveries_task", "schedule": crontab(minute="*")},
+    "check-plz-subscriptions": {"task": "leads.tasks.check_subscriptions_task", "schedule": crontab(hour=3, minute=30)},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -169,6 +172,8 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[JSN] "
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 
 # --- Business settings ----------------------------------------------------------------------
 BILLING_TIME_ZONE = env.str("BILLING_TIME_ZONE", default="UTC")
@@ -182,6 +187,9 @@ PAYMENT_GRACE_DAYS = env.int("PAYMENT_GRACE_DAYS", default=3)
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="usd")
 DEFAULT_DAILY_PRICE_CENTS = env.int("DEFAULT_DAILY_PRICE_CENTS", default=500)
 LEAD_EXCLUSIVE_HOURS = env.int("LEAD_EXCLUSIVE_HOURS", default=72)
+DIALFIRE_BASE_URL = env.str("DIALFIRE_BASE_URL", default="")  # empty: the Dialfire import is off
+DIALFIRE_TOKEN = env.str("DIALFIRE_TOKEN", default="")
+DIALFIRE_CAMPAIGN_ID = env.str("DIALFIRE_CAMPAIGN_ID", default="")
 TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11")
 # Per user and hour, counted separately for download links and downloads (in the shared cache).
 DOCUMENT_RATE_LIMIT_PER_HOUR = env.int("DOCUMENT_RATE_LIMIT_PER_HOUR", default=60)

@@ -25,6 +25,7 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("health/", views.health, name="health"),
     path("cases/documents/", include("cases.document_urls")),
+    path("me/", include("accounts.urls")),
     path("cases/", include("cases.urls")),
     path("claims/", include("claims.urls")),
     path("billing/", include("billing.urls")),

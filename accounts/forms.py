@@ -1,0 +1,31 @@
+from django import forms
+from django.conf import settings
+from django.http import HttpRequest
+
+from accounts.models import User
+from accounts.services import terms_accept
+
+
+class SignupForm(forms.Form):
+    """allauth's sign-up form gains a required terms checkbox (ACCOUNT_SIGNUP_FORM_CLASS)."""
+
+    accept_terms = forms.BooleanField(
+        required=True,
+        label="I accept the terms of service",
+        error_messages={"required": "You must accept the terms of service to create an account."},
+    )
+
+    def signup(self, request: HttpRequest, user: User) -> None:
+        terms_accept(user=user)
+
+
+class TermsForm(forms.Form):
+    accept_terms = forms.BooleanField(
+        required=True,
+        label="I accept these terms of service",
+        error_messages={"required": "Tick the box to accept the terms."},
+    )
+
+    @property
+    def version(self) -> str:
+        return settings.TERMS_VERSION
