@@ -25,6 +25,12 @@ class Claim(models.Model):
     pricing_version = models.PositiveIntegerField(
         null=True, blank=True, help_text="The pricing configuration version that priced this claim."
     )
+    expiry_warned_for = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The expires_at value the owner was last warned about; a changed expiry is warned again.",
+    )
 
     class Meta:
         ordering = ["-claimed_at", "-id"]
@@ -46,6 +52,26 @@ class Claim(models.Model):
 
     def __str__(self) -> str:
         return f"Claim #{self.pk} on case #{self.case_id} ({self.status})"
+
+
+IMMUTABLE_EVENT = "Claim events are an immutable audit trail: they cannot be changed or deleted."
+
+
+class ImmutableEventError(Exception):
+    pass
+
+
+class ClaimEventQuerySet(models.QuerySet):
+    """Inserts only. The PostgreSQL trigger (migration 0003) enforces the same for raw SQL."""
+
+    def update(self, **kwargs: object) -> int:
+        raise ImmutableEventError(IMMUTABLE_EVENT)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableEventError(IMMUTABLE_EVENT)
+
+    def bulk_update(self, objs: object, fields: object, batch_size: int | None = None) -> int:
+        raise ImmutableEventError(IMMUTABLE_EVENT)
 
 
 class ClaimEvent(models.Model):
@@ -77,9 +103,19 @@ class ClaimEvent(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()
 
+    objects = ClaimEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["case", "created_at"], name="claimevent_case_time")]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} case #{self.case_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise ImmutableEventError(IMMUTABLE_EVENT)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ImmutableEventError(IMMUTABLE_EVENT)

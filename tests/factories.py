@@ -69,3 +69,16 @@ def secrets_of(case: Case) -> list[str]:
     for contact in case.contacts.all():
         values += [contact.name, contact.mailing_address, *contact.phones, *contact.emails]
     return [v for v in values if v]
+
+
+class ClaimFactory(factory.django.DjangoModelFactory):
+    """A raw claim row (bypassing the services): for fixtures and for testing the database's own guards."""
+
+    class Meta:
+        model = "claims.Claim"
+
+    case = factory.SubFactory(CaseFactory)
+    user = factory.SubFactory(UserFactory)
+    claimed_at = factory.LazyFunction(timezone.now)
+    score_at_claim = 75
+    daily_price_cents = 500

@@ -1,0 +1,291 @@
+"""Claims API: thin adapters over claims.services and claims.selectors. Errors are `{"code", "detail"}`."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cases import masking
+from claims import selectors, services
+from claims.models import Claim
+from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome
+from jsn.lib.api import ApiError
+
+PG_BIGINT_MAX = 2**63 - 1
+
+# Which HTTP status a single-case outcome answers with (bulk calls answer 200 with every outcome).
+OUTCOME_STATUS = {
+    Outcome.CLAIMED: 201,
+    Outcome.RELEASED: 200,
+    Outcome.ALREADY_CLAIMED: 409,
+    Outcome.LIMIT_REACHED: 409,
+    Outcome.NOT_CLAIMABLE: 409,
+    Outcome.NOT_CLAIMED: 409,
+    Outcome.NOT_FOUND: 404,
+    Outcome.NOT_OWNER: 403,
+}
+# The 400 reason codes for a malformed case_ids list, from the serializer's error codes.
+CASE_IDS_ERROR_CODES = {
+    "required": ("missing_case_ids", 'Send {"case_ids": [...]} with at least one case id.'),
+    "null": ("missing_case_ids", 'Send {"case_ids": [...]} with at least one case id.'),
+    "not_a_list": ("invalid_case_ids", "case_ids must be a list of case ids (integers)."),
+    "empty": ("empty_case_ids", "case_ids is empty: send at least one case id."),
+    "max_length": ("too_many_case_ids", f"At most {MAX_CASE_IDS} case ids per request."),
+    "invalid": ("invalid_case_ids", "Every case id must be a positive integer."),
+    "duplicate": ("duplicate_case_ids", "Each case id may appear only once."),
+}
+
+
+def _busy() -> ApiError:
+    return ApiError(423, "busy", services.BUSY)
+
+
+class StrictCaseIdField(serializers.IntegerField):
+    """A JSON integer id: strings, floats and booleans are refused rather than coerced."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=PG_BIGINT_MAX, **kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class CaseIdsInputSerializer(serializers.Serializer):
+    case_ids = serializers.ListField(
+        child=StrictCaseIdField(), allow_empty=False, max_length=MAX_CASE_IDS, help_text="1–250 distinct case ids."
+    )
+
+    def validate_case_ids(self, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Each case id may appear only once.", code="duplicate")
+        return value
+
+
+def _first_code(errors: Any) -> str:
+    """The first DRF error code in a (possibly nested) error structure."""
+    if isinstance(errors, dict):
+        for value in errors.values():
+            return _first_code(value)
+    if isinstance(errors, list):
+        for value in errors:
+            return _first_code(value)
+    return getattr(errors, "code", "invalid")
+
+
+def parse_case_ids(data: Any) -> list[int]:
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_case_ids", CASE_IDS_ERROR_CODES["not_a_list"][1])
+    serializer = CaseIdsInputSerializer(data=data)
+    if not serializer.is_valid():
+        code = _first_code(serializer.errors)
+        reason, detail = CASE_IDS_ERROR_CODES.get(code, CASE_IDS_ERROR_CODES["invalid"])
+        raise ApiError(400, reason, detail)
+    return serializer.validated_data["case_ids"]
+
+
+class CaseOutcomeSerializer(serializers.Serializer):
+    case_id = serializers.IntegerField()
+    outcome = serializers.ChoiceField(choices=[o.value for o in Outcome])
+    detail = serializers.CharField()
+    claim_id = serializers.IntegerField(allow_null=True)
+    mine = serializers.BooleanField(help_text="True when you own the case after this call.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class ClaimOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    case_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Claim.Status.choices)
+    claimed_at = serializers.DateTimeField()
+    released_at = serializers.DateTimeField(allow_null=True)
+    release_reason = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    score_at_claim = serializers.IntegerField()
+    daily_price_cents = serializers.IntegerField(help_text="Frozen when the claim started.")
+    currency = serializers.CharField()
+    county = serializers.CharField(source="case.county")
+    state = serializers.CharField(source="case.state")
+    city = serializers.CharField(source="case.city")
+    zip_code = serializers.CharField(source="case.zip_code")
+    street = serializers.SerializerMethodField(help_text="Null unless you own the case now.")
+
+    def get_street(self, claim: Claim) -> str | None:
+        viewer = self.context["request"].user
+        return claim.case.street if masking.viewer_sees_sensitive(viewer, claim.case) else None
+
+
+def _error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorSerializer, description="`{code, detail}`") for code in codes}
+
+
+class CasesClaimApi(APIView):
+    """Claim up to 250 cases at once; every case gets its own outcome (all-or-nothing per case)."""
+
+    class OutputSerializer(serializers.Serializer):
+        results = CaseOutcomeSerializer(many=True)
+        claimed = serializers.IntegerField()
+        active_claims = serializers.IntegerField()
+        claim_limit = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="cases_claim_bulk",
+        request=CaseIdsInputSerializer,
+        responses={200: OutputSerializer, **_error_responses(400, 423)},
+    )
+    def post(self, request: Request) -> Response:
+        case_ids = parse_case_ids(request.data)
+        try:
+            result = services.claim_cases(user=request.user, case_ids=case_ids)
+        except ClaimBusyError:
+            raise _busy() from None
+        except ClaimError as exc:
+            raise ApiError(409, exc.code, exc.message) from None
+        data = {
+            "results": [vars(o) for o in result.outcomes],
+            "claimed": result.count(Outcome.CLAIMED),
+            "active_claims": result.active_claims,
+            "claim_limit": result.claim_limit,
+        }
+        return Response(self.OutputSerializer(data).data)
+
+
+class CasesReleaseApi(APIView):
+    """Release cases you own (staff: any claimed case); every case gets its own outcome."""
+
+    class InputSerializer(CaseIdsInputSerializer):
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    class OutputSerializer(serializers.Serializer):
+        results = CaseOutcomeSerializer(many=True)
+        released = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="cases_release_bulk",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **_error_responses(400, 423)},
+    )
+    def post(self, request: Request) -> Response:
+        case_ids = parse_case_ids(request.data)
+        reason = request.data.get("reason", "") if isinstance(request.data.get("reason", ""), str) else ""
+        try:
+            result = services.claim_release(actor=request.user, case_ids=case_ids, reason=reason[:200])
+        except ClaimBusyError:
+            raise _busy() from None
+        data = {"results": [vars(o) for o in result.outcomes], "released": result.count(Outcome.RELEASED)}
+        return Response(self.OutputSerializer(data).data)
+
+
+class CaseClaimApi(APIView):
+    """Claim one case: 201 with the claim, or 409 `already_claimed` / `limit_reached` / `not_claimable`."""
+
+    @extend_schema(
+        operation_id="case_claim",
+        request=None,
+        responses={201: ClaimOutputSerializer, **_error_responses(404, 409, 423)},
+    )
+    def post(self, request: Request, case_id: int) -> Response:
+        if case_id > PG_BIGINT_MAX:
+            raise ApiError(404, "not_found", services.NOT_FOUND)
+        try:
+            result = services.claim_cases(user=request.user, case_ids=[case_id])
+        except ClaimBusyError:
+            raise _busy() from None
+        except ClaimError as exc:
+            raise ApiError(409, exc.code, exc.message) from None
+        outcome = result.outcomes[0]
+        if outcome.outcome != Outcome.CLAIMED:
+            extra: dict[str, Any] = {}
+            if outcome.outcome == Outcome.LIMIT_REACHED:
+                extra = {"claim_limit": result.claim_limit, "active_claims": result.active_claims}
+            elif outcome.outcome == Outcome.ALREADY_CLAIMED:
+                extra = {"mine": outcome.mine}
+            raise ApiError(OUTCOME_STATUS[outcome.outcome], outcome.outcome.value, outcome.detail, **extra)
+        claim = selectors.claim_for_owner(user=request.user, claim_id=outcome.claim_id)
+        return Response(ClaimOutputSerializer(claim, context={"request": request}).data, status=201)
+
+
+class CaseReleaseApi(APIView):
+    """Release one case: 200, 403 `not_owner` for anyone but the owner or staff, 409 `not_claimed`."""
+
+    class OutputSerializer(serializers.Serializer):
+        case_id = serializers.IntegerField()
+        outcome = serializers.CharField()
+        detail = serializers.CharField()
+        claim_id = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="case_release",
+        request=inline_serializer(
+            "CaseReleaseInput", {"reason": serializers.CharField(required=False, allow_blank=True, max_length=200)}
+        ),
+        responses={200: OutputSerializer, **_error_responses(403, 404, 409, 423)},
+    )
+    def post(self, request: Request, case_id: int) -> Response:
+        if case_id > PG_BIGINT_MAX:
+            raise ApiError(404, "not_found", services.NOT_FOUND)
+        reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
+        reason = reason if isinstance(reason, str) else ""
+        try:
+            result = services.claim_release(actor=request.user, case_ids=[case_id], reason=reason[:200])
+        except ClaimBusyError:
+            raise _busy() from None
+        outcome = result.outcomes[0]
+        if outcome.outcome != Outcome.RELEASED:
+            raise ApiError(OUTCOME_STATUS[outcome.outcome], outcome.outcome.value, outcome.detail)
+        return Response(self.OutputSerializer(vars(outcome)).data)
+
+
+class ClaimPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 250
+
+
+class ClaimListApi(APIView):
+    """Your claims, newest first; `status` filters (active, released, expired, reassigned)."""
+
+    @extend_schema(
+        operation_id="claims_list",
+        parameters=[
+            OpenApiParameter("status", str, enum=[s.value for s in Claim.Status], required=False),
+            OpenApiParameter("page", int, required=False),
+            OpenApiParameter("page_size", int, required=False),
+        ],
+        responses={200: ClaimOutputSerializer(many=True), **_error_responses(400)},
+    )
+    def get(self, request: Request) -> Response:
+        status = request.query_params.get("status", "")
+        if status and status not in Claim.Status.values:
+            raise ApiError(400, "invalid_status", f"status must be one of: {', '.join(Claim.Status.values)}.")
+        qs = selectors.claim_list_for(user=request.user, status=status or None)
+        paginator = ClaimPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(
+            ClaimOutputSerializer(page, many=True, context={"request": request}).data
+        )
+
+
+class ClaimCountApi(APIView):
+    """How many cases you hold now, your limit, and how many more you may claim."""
+
+    class OutputSerializer(serializers.Serializer):
+        active = serializers.IntegerField()
+        claim_limit = serializers.IntegerField()
+        remaining = serializers.IntegerField()
+
+    @extend_schema(operation_id="claims_count", responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        active = selectors.active_claim_count(user=request.user)
+        limit = request.user.claim_limit
+        data = {"active": active, "claim_limit": limit, "remaining": max(limit - active, 0)}
+        return Response(self.OutputSerializer(data).data)

@@ -1,0 +1,516 @@
+"""Writes that change who owns a case: claim, release, reassign, expire.
+
+Lock order, everywhere: the user row whose claim limit is at stake, then cases in id order. Locking only the
+case stops double owners but not a user's limit (RELIABILITY.md measured 6 users over their limit with
+case locks alone). The partial unique index `claim_one_active_per_case` is the backstop under all of it.
+"""
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import CharField, Count, Exists, F, Func, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import User
+from billing.selectors import PriceQuote, pricing_quote_for
+from cases.models import Case
+from claims.models import Claim, ClaimEvent
+
+logger = logging.getLogger(__name__)
+
+MAX_CASE_IDS = 250  # one request never asks for more than the highest claim limit
+CLAIM_WAIT_MS = 1500  # how long a claim waits for locked rows before "busy": answers stay within 2 s (C4)
+
+LIMIT_REACHED = "You have reached your claim limit of {limit} cases. Release a case to claim another."
+ALREADY_CLAIMED = "Another subscriber has already claimed this case."
+ALREADY_YOURS = "You already own this case."
+NOT_FOUND = "No such case."
+NOT_CLAIMABLE = "This case can no longer be claimed (it is closed, sold or withdrawn)."
+CLAIMED = "Claimed."
+RELEASED = "Released."
+NOT_CLAIMED = "This case is not claimed."
+NOT_OWNER = "Only the case's owner or staff can release it."
+BUSY = "The case is busy with another claim right now. Try again in a moment."
+CONFLICT = "The case was claimed at the same moment by someone else."
+STAFF_ONLY = "Only staff can do this."
+CLAIM_NOT_ACTIVE = "This claim is no longer active."
+SAME_OWNER = "The claim already belongs to {email}."
+TARGET_LIMIT = "{email} has reached their claim limit of {limit} cases."
+TARGET_INACTIVE = "{email} is not an active account."
+OWNER_RELEASE_REASON = "Released by the owner"
+EXPIRED_REASON = "Expired"
+
+# Database errors that mean "someone else holds the row right now", not "the database is broken":
+# lock_timeout (55P03), deadlock (40P01), serialization failure (40001), statement_timeout (57014).
+BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001", "57014"})
+
+
+class Outcome(StrEnum):
+    CLAIMED = "claimed"
+    ALREADY_CLAIMED = "already_claimed"
+    LIMIT_REACHED = "limit_reached"
+    NOT_FOUND = "not_found"
+    NOT_CLAIMABLE = "not_claimable"
+    RELEASED = "released"
+    NOT_CLAIMED = "not_claimed"
+    NOT_OWNER = "not_owner"
+
+
+class ClaimError(Exception):
+    """A refused claims operation with a machine-readable code (the API's `code`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ClaimBusyError(ClaimError):
+    """A row stayed locked beyond lock_timeout. Nothing was changed; retrying later is safe."""
+
+    def __init__(self) -> None:
+        super().__init__("busy", BUSY)
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    case_id: int
+    outcome: Outcome
+    detail: str
+    claim_id: int | None = None
+    mine: bool = False
+
+
+@dataclass
+class ClaimResult:
+    outcomes: list[CaseOutcome] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    active_claims: int = 0
+    claim_limit: int = 0
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+
+@dataclass
+class ReleaseResult:
+    outcomes: list[CaseOutcome] = field(default_factory=list)
+    events: list[ClaimEvent] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    cause = exc.__cause__ or exc
+    return getattr(cause, "sqlstate", None) in BUSY_SQLSTATES
+
+
+def claim_expires_at(*, claimed_at: datetime) -> datetime | None:
+    days = settings.CLAIM_MAX_DAYS
+    return claimed_at + timedelta(days=days) if days else None
+
+
+def _lock_user(*, user_id: int) -> User:
+    """The user row, locked until commit: serialises this user's claims so the limit check cannot race."""
+    qs = User.objects.select_for_update().only("id", "claim_limit", "is_active", "email")
+    if connection.vendor == "postgresql":
+        # lock_timeout counts each lock wait separately, and a row lock queue is two waits (tuple lock, then
+        # the holder's transaction), so a claim could wait twice as long as intended. A local
+        # statement_timeout caps every later statement of this transaction as a whole; set_config(..., true)
+        # is SET LOCAL riding on this query instead of costing a round trip.
+        qs = qs.annotate(
+            wait_cap=Func(
+                Value("statement_timeout"),
+                Value(f"{CLAIM_WAIT_MS}ms"),
+                Value(True),
+                function="set_config",
+                output_field=CharField(),
+            )
+        )
+    return qs.get(pk=user_id)
+
+
+def _active_claims_of(user_id: int) -> Subquery:
+    return Coalesce(
+        Subquery(
+            Claim.objects.filter(user_id=user_id, status=Claim.Status.ACTIVE)
+            .order_by()
+            .values("user_id")
+            .annotate(n=Count("id"))
+            .values("n")
+        ),
+        0,
+    )
+
+
+def _memo_quotes() -> Callable[[int], PriceQuote]:
+    quotes: dict[int, PriceQuote] = {}
+
+    def quote(score: int) -> PriceQuote:
+        if score not in quotes:
+            quotes[score] = pricing_quote_for(score=score)
+        return quotes[score]
+
+    return quote
+
+
+def _on_commit_notify(events: Sequence[ClaimEvent]) -> None:
+    """E-mails about ownership changes someone else made, sent by Celery after commit (one task per call)."""
+    event_ids = [e.pk for e in events if e.actor_id is None or e.actor_id not in (e.from_user_id, e.to_user_id)]
+    if not event_ids:
+        return
+
+    def send() -> None:
+        from claims.tasks import notify_claim_events_task
+
+        notify_claim_events_task.delay(event_ids)
+
+    # robust: a broker outage must not turn a committed claim change into an error answer.
+    transaction.on_commit(send, robust=True)
+
+
+def claim_cases(*, user: User, case_ids: Sequence[int]) -> ClaimResult:
+    """Claim each case for user, all-or-nothing per case; report an outcome per requested id, in request order.
+
+    Raises ClaimBusyError when a row stays locked beyond the database's lock_timeout (nothing changed).
+    """
+    case_ids = list(dict.fromkeys(case_ids))
+    try:
+        return _claim_cases(user_id=user.pk, case_ids=case_ids)
+    except IntegrityError:
+        # Only reachable when an active claim was inserted around the services (they hold the case lock):
+        # run once more; the Exists() check below now sees that claim and reports `already_claimed`.
+        logger.warning("claim_cases: unique active-claim conflict, retrying once", exc_info=True)
+        try:
+            return _claim_cases(user_id=user.pk, case_ids=case_ids)
+        except IntegrityError as exc:
+            raise ClaimError("conflict", CONFLICT) from exc
+        except OperationalError as exc:
+            if is_busy_error(exc):
+                raise ClaimBusyError() from exc
+            raise
+    except OperationalError as exc:
+        if is_busy_error(exc):
+            raise ClaimBusyError() from exc
+        raise
+
+
+def _claim_cases(*, user_id: int, case_ids: list[int]) -> ClaimResult:
+    now = timezone.now()
+    quote = _memo_quotes()
+    with transaction.atomic():
+        user = _lock_user(user_id=user_id)  # query 1: lock the user first
+        # Query 2: lock the cases in id order (no deadlocks between bulk claims). The same statement counts
+        # the user's active claims: it starts after the user lock was granted, so its snapshot already holds
+        # every claim this user committed before us, and no new one can appear while we hold the lock.
+        cases = list(
+            Case.objects.select_for_update(of=("self",))
+            .filter(pk__in=case_ids)
+            .only("id", "score", "status", "stage", "assigned_to_id")
+            .annotate(
+                active_claims=_active_claims_of(user.pk),
+                has_active_claim=Exists(Claim.objects.filter(case_id=OuterRef("pk"), status=Claim.Status.ACTIVE)),
+            )
+            .order_by("pk")
+        )
+        by_id = {case.pk: case for case in cases}
+        active = cases[0].active_claims if cases else Claim.objects.filter(user=user, status="active").count()
+        remaining = user.claim_limit - active
+        to_claim: list[Case] = []
+        outcomes: dict[int, CaseOutcome] = {}
+        for case_id in sorted(case_ids):
+            case = by_id.get(case_id)
+            if case is None:
+                outcomes[case_id] = CaseOutcome(case_id, Outcome.NOT_FOUND, NOT_FOUND)
+            elif case.assigned_to_id == user.pk:
+                outcomes[case_id] = CaseOutcome(case_id, Outcome.ALREADY_CLAIMED, ALREADY_YOURS, mine=True)
+            elif case.assigned_to_id is not None or case.has_active_claim:
+                outcomes[case_id] = CaseOutcome(case_id, Outcome.ALREADY_CLAIMED, ALREADY_CLAIMED)
+            elif not case.is_claimable:
+                outcomes[case_id] = CaseOutcome(case_id, Outcome.NOT_CLAIMABLE, NOT_CLAIMABLE)
+            elif remaining <= 0:
+                detail = LIMIT_REACHED.format(limit=user.claim_limit)
+                outcomes[case_id] = CaseOutcome(case_id, Outcome.LIMIT_REACHED, detail)
+            else:
+                to_claim.append(case)
+                remaining -= 1
+        claims: list[Claim] = []
+        if to_claim:
+            expires_at = claim_expires_at(claimed_at=now)
+            for case in to_claim:
+                price = quote(case.score)
+                claims.append(
+                    Claim(
+                        case_id=case.pk,
+                        user_id=user.pk,
+                        claimed_at=now,
+                        expires_at=expires_at,
+                        score_at_claim=case.score,
+                        daily_price_cents=price.daily_price_cents,
+                        currency=price.currency,
+                        pricing_version=price.pricing_version,
+                    )
+                )
+            Claim.objects.bulk_create(claims)  # query 3
+            Case.objects.filter(pk__in=[c.pk for c in to_claim]).update(  # query 4: cases.assigned_to in step
+                assigned_to_id=user.pk, assigned_at=now
+            )
+            ClaimEvent.objects.bulk_create(  # query 5: the audit rows, same transaction
+                ClaimEvent(
+                    action=ClaimEvent.Action.CLAIMED,
+                    actor_id=user.pk,
+                    case_id=claim.case_id,
+                    claim=claim,
+                    to_user_id=user.pk,
+                    created_at=now,
+                )
+                for claim in claims
+            )
+            for claim in claims:
+                outcomes[claim.case_id] = CaseOutcome(claim.case_id, Outcome.CLAIMED, CLAIMED, claim.pk, mine=True)
+    return ClaimResult(
+        outcomes=[outcomes[case_id] for case_id in case_ids],
+        claims=claims,
+        active_claims=active + len(claims),
+        claim_limit=user.claim_limit,
+    )
+
+
+def _release_locked(
+    *, actor: User | None, case_ids: Iterable[int], reason: str, now: datetime, status: str = Claim.Status.RELEASED
+) -> ReleaseResult:
+    """Release inside the caller's transaction: lock the cases in id order, then end their active claims.
+
+    actor None is the system (expiry): allowed, and recorded as an event without an actor."""
+    case_ids = list(dict.fromkeys(case_ids))
+    locked = set(Case.objects.select_for_update().filter(pk__in=case_ids).order_by("pk").values_list("pk", flat=True))
+    claims = {
+        c.case_id: c
+        for c in Claim.objects.filter(case_id__in=locked, status=Claim.Status.ACTIVE).only("id", "case_id", "user_id")
+    }
+    outcomes: dict[int, CaseOutcome] = {}
+    releasing: list[Claim] = []
+    for case_id in case_ids:
+        claim = claims.get(case_id)
+        if case_id not in locked:
+            outcomes[case_id] = CaseOutcome(case_id, Outcome.NOT_FOUND, NOT_FOUND)
+        elif claim is None:
+            outcomes[case_id] = CaseOutcome(case_id, Outcome.NOT_CLAIMED, NOT_CLAIMED)
+        elif actor is not None and claim.user_id != actor.pk and not actor.is_staff:
+            outcomes[case_id] = CaseOutcome(case_id, Outcome.NOT_OWNER, NOT_OWNER)
+        else:
+            releasing.append(claim)
+            outcomes[case_id] = CaseOutcome(case_id, Outcome.RELEASED, RELEASED, claim.pk)
+    events: list[ClaimEvent] = []
+    if releasing:
+        ids = [c.pk for c in releasing]
+        # Compare-and-set on status: with the case rows locked this always matches, but never un-ends a claim.
+        Claim.objects.filter(pk__in=ids, status=Claim.Status.ACTIVE).update(
+            status=status, released_at=now, release_reason=reason[:200]
+        )
+        Case.objects.filter(pk__in=[c.case_id for c in releasing]).update(assigned_to=None, assigned_at=None)
+        action = ClaimEvent.Action.EXPIRED if status == Claim.Status.EXPIRED else ClaimEvent.Action.RELEASED
+        events = ClaimEvent.objects.bulk_create(
+            ClaimEvent(
+                action=action,
+                actor_id=actor.pk if actor is not None else None,
+                case_id=c.case_id,
+                claim_id=c.pk,
+                from_user_id=c.user_id,
+                reason=reason[:200],
+                created_at=now,
+            )
+            for c in releasing
+        )
+        _on_commit_notify(events)
+    return ReleaseResult(outcomes=[outcomes[i] for i in case_ids], events=events)
+
+
+def claim_release(*, actor: User, case_ids: Sequence[int], reason: str = "") -> ReleaseResult:
+    """End the active claims on these cases. The owner or staff may; the per-case outcome says what happened."""
+    reason = reason.strip() or (OWNER_RELEASE_REASON if not actor.is_staff else f"Released by staff ({actor.email})")
+    try:
+        with transaction.atomic():
+            return _release_locked(actor=actor, case_ids=case_ids, reason=reason, now=timezone.now())
+    except OperationalError as exc:
+        if is_busy_error(exc):
+            raise ClaimBusyError() from exc
+        raise
+
+
+def claim_reassign(*, actor: User, claim: Claim, to_user: User, reason: str) -> Claim:
+    """Staff move an active claim to another user. The new owner's price is frozen anew; their limit holds."""
+    if not (actor.is_active and actor.is_staff):
+        raise ClaimError("forbidden", STAFF_ONLY)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            target = _lock_user(user_id=to_user.pk)  # the user whose limit grows, first
+            if not target.is_active:
+                raise ClaimError("inactive_user", TARGET_INACTIVE.format(email=target.email))
+            case = Case.objects.select_for_update().only("id", "score").get(pk=claim.case_id)
+            old = Claim.objects.select_for_update().get(pk=claim.pk)
+            if old.status != Claim.Status.ACTIVE:
+                raise ClaimError("not_active", CLAIM_NOT_ACTIVE)
+            if old.user_id == target.pk:
+                raise ClaimError("same_owner", SAME_OWNER.format(email=target.email))
+            active = Claim.objects.filter(user_id=target.pk, status=Claim.Status.ACTIVE).count()
+            if active >= target.claim_limit:
+                raise ClaimError("limit_reached", TARGET_LIMIT.format(email=target.email, limit=target.claim_limit))
+            reason = reason.strip()[:200]
+            Claim.objects.filter(pk=old.pk, status=Claim.Status.ACTIVE).update(
+                status=Claim.Status.REASSIGNED, released_at=now, release_reason=reason
+            )
+            price = pricing_quote_for(score=case.score)
+            new = Claim.objects.create(
+                case_id=case.pk,
+                user_id=target.pk,
+                claimed_at=now,
+                expires_at=claim_expires_at(claimed_at=now),
+                score_at_claim=case.score,
+                daily_price_cents=price.daily_price_cents,
+                currency=price.currency,
+                pricing_version=price.pricing_version,
+            )
+            Case.objects.filter(pk=case.pk).update(assigned_to_id=target.pk, assigned_at=now)
+            event = ClaimEvent.objects.create(
+                action=ClaimEvent.Action.REASSIGNED,
+                actor=actor,
+                case_id=case.pk,
+                claim=new,
+                from_user_id=old.user_id,
+                to_user_id=target.pk,
+                reason=reason,
+                created_at=now,
+            )
+            _on_commit_notify([event])
+            return new
+    except OperationalError as exc:
+        if is_busy_error(exc):
+            raise ClaimBusyError() from exc
+        raise
+
+
+def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None) -> bool:
+    """Staff set one claim's expiry. Compare-and-set on `active`; a new expiry gets a new warning."""
+    if not (actor.is_active and actor.is_staff):
+        raise ClaimError("forbidden", STAFF_ONLY)
+    return bool(
+        Claim.objects.filter(pk=claim.pk, status=Claim.Status.ACTIVE).update(
+            expires_at=expires_at, expiry_warned_for=None
+        )
+    )
+
+
+def claims_expire(*, now: datetime, batch_size: int = 500) -> int:
+    """End every active claim whose expiry has passed. Two runs at once are harmless: each batch locks its
+    cases in id order and re-selects under the lock, so the second run finds nothing left to expire."""
+    expired = 0
+    while True:
+        case_ids = list(
+            Claim.objects.filter(status=Claim.Status.ACTIVE, expires_at__lte=now)
+            .order_by("case_id")
+            .values_list("case_id", flat=True)[:batch_size]
+        )
+        if not case_ids:
+            return expired
+        with transaction.atomic():
+            list(Case.objects.select_for_update().filter(pk__in=case_ids).order_by("pk").values_list("pk", flat=True))
+            # Re-select under the case locks: a claim released or re-dated meanwhile is left alone.
+            still_due = list(
+                Claim.objects.filter(case_id__in=case_ids, status=Claim.Status.ACTIVE, expires_at__lte=now).values_list(
+                    "case_id", flat=True
+                )
+            )
+            result = _release_locked(
+                actor=None, case_ids=still_due, reason=EXPIRED_REASON, now=now, status=Claim.Status.EXPIRED
+            )
+        expired += result.count(Outcome.RELEASED)
+        if len(case_ids) < batch_size:
+            return expired
+
+
+def claims_release_all_for_user(*, actor: User, user: User, reason: str) -> int:
+    """Release every active claim of user (staff action; also used before closing an account)."""
+    if actor.pk != user.pk and not (actor.is_active and actor.is_staff):
+        raise ClaimError("forbidden", STAFF_ONLY)
+    try:
+        with transaction.atomic():
+            _lock_user(user_id=user.pk)  # no new claim for this user slips in while we release
+            case_ids = list(
+                Claim.objects.filter(user_id=user.pk, status=Claim.Status.ACTIVE)
+                .order_by("case_id")
+                .values_list("case_id", flat=True)
+            )
+            result = _release_locked(
+                actor=actor, case_ids=case_ids, reason=reason.strip() or "Released all claims", now=timezone.now()
+            )
+            return result.count(Outcome.RELEASED)
+    except OperationalError as exc:
+        if is_busy_error(exc):
+            raise ClaimBusyError() from exc
+        raise
+
+
+def claims_warn_expiring(*, now: datetime) -> list[tuple[int, list[int]]]:
+    """Mark claims expiring before the end of tomorrow (BILLING_TIME_ZONE) as warned, once per expiry value.
+
+    Returns (user id, claim ids) to e-mail. Marking is compare-and-set under row locks, so two runs at once
+    warn each claim once; a send that fails is un-marked by `claims_unmark_warned` so the next run retries.
+    """
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(settings.BILLING_TIME_ZONE)
+    local_today = timezone.localtime(now, tz).date()
+    horizon = datetime.combine(local_today + timedelta(days=2), datetime.min.time(), tzinfo=tz)
+    due = (
+        Claim.objects.filter(status=Claim.Status.ACTIVE, expires_at__gt=now, expires_at__lt=horizon)
+        .exclude(expiry_warned_for=F("expires_at"))
+        .order_by("user_id", "id")
+    )
+    by_user: dict[int, list[int]] = {}
+    for user_id, claim_id in due.values_list("user_id", "id"):
+        by_user.setdefault(user_id, []).append(claim_id)
+    batches: list[tuple[int, list[int]]] = []
+    for user_id, claim_ids in by_user.items():
+        with transaction.atomic():
+            locked = list(
+                Claim.objects.select_for_update()
+                .filter(pk__in=claim_ids, status=Claim.Status.ACTIVE, expires_at__gt=now, expires_at__lt=horizon)
+                .exclude(expiry_warned_for=F("expires_at"))
+                .values_list("id", flat=True)
+            )
+            if locked:
+                Claim.objects.filter(pk__in=locked).update(expiry_warned_for=F("expires_at"))
+                batches.append((user_id, locked))
+    return batches
+
+
+def claims_unmark_warned(*, claim_ids: Sequence[int]) -> None:
+    Claim.objects.filter(pk__in=claim_ids).update(expiry_warned_for=None)
+
+
+__all__ = [
+    "MAX_CASE_IDS",
+    "CaseOutcome",
+    "ClaimBusyError",
+    "ClaimError",
+    "ClaimResult",
+    "Outcome",
+    "ReleaseResult",
+    "claim_cases",
+    "claim_reassign",
+    "claim_release",
+    "claim_set_expiry",
+    "claims_expire",
+    "claims_release_all_for_user",
+    "claims_unmark_warned",
+    "claims_warn_expiring",
+]

@@ -1,0 +1,86 @@
+"""Celery adapters: each takes ids (never objects), calls a service, and is harmless when run twice."""
+
+import logging
+from collections import defaultdict
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from claims import services
+from claims.models import Claim, ClaimEvent
+
+logger = logging.getLogger(__name__)
+
+WARNING_SUBJECT = "Your claim on {n} case(s) expires soon"
+
+
+def _case_line(case_id: int, county: str, state: str) -> str:
+    # Only public case fields: the e-mail may outlive the recipient's ownership.
+    return f"- Case #{case_id} ({county} County, {state}): {settings.SITE_URL}{reverse('case_detail', args=[case_id])}"
+
+
+@shared_task
+def expire_claims_task() -> int:
+    """Hourly: release claims past their expiry. Overlapping runs are harmless (see claims_expire)."""
+    return services.claims_expire(now=timezone.now())
+
+
+@shared_task
+def warn_expiring_claims_task() -> int:
+    """Daily: one e-mail per user listing their claims that expire before the end of tomorrow. Each
+    (claim, expiry) is warned once: marked before sending, un-marked if the send fails."""
+    sent = 0
+    for user_id, claim_ids in services.claims_warn_expiring(now=timezone.now()):
+        claims = list(
+            Claim.objects.filter(pk__in=claim_ids)
+            .select_related("user", "case")
+            .only("id", "expires_at", "user__email", "case__id", "case__county", "case__state")
+            .order_by("expires_at", "id")
+        )
+        if not claims:
+            continue
+        lines = [
+            f"{_case_line(c.case_id, c.case.county, c.case.state)} — expires {c.expires_at:%Y-%m-%d %H:%M} UTC"
+            for c in claims
+        ]
+        body = (
+            "These claims expire within a day; after that the cases are released and their details hidden.\n\n"
+            + "\n".join(lines)
+            + f"\n\nYour claims: {settings.SITE_URL}{reverse('my_claims')}\n"
+        )
+        try:
+            send_mail(WARNING_SUBJECT.format(n=len(claims)), body, None, [claims[0].user.email])
+        except Exception:
+            services.claims_unmark_warned(claim_ids=claim_ids)
+            logger.exception("Expiry warning to user %s failed; it will be retried on the next run", user_id)
+            raise
+        sent += len(claims)
+    return sent
+
+
+@shared_task
+def notify_claim_events_task(event_ids: list[int]) -> int:
+    """Tell owners about changes someone else made (release by staff, expiry, reassignment). One e-mail per
+    user per call; a second run sends again, which is acceptable for notices (unlike expiry warnings)."""
+    events = (
+        ClaimEvent.objects.filter(pk__in=event_ids)
+        .select_related("case")
+        .only("id", "action", "reason", "from_user_id", "to_user_id", "case__id", "case__county", "case__state")
+    )
+    per_user: dict[int, list[str]] = defaultdict(list)
+    for event in events:
+        line = _case_line(event.case_id, event.case.county, event.case.state)
+        why = f" Reason: {event.reason}" if event.reason else ""
+        if event.from_user_id:
+            verb = {"released": "released", "expired": "expired", "reassigned": "reassigned to another user"}
+            per_user[event.from_user_id].append(f"{line}\n  Your claim was {verb[event.action]}.{why}")
+        if event.action == ClaimEvent.Action.REASSIGNED and event.to_user_id:
+            per_user[event.to_user_id].append(f"{line}\n  This case was assigned to you.{why}")
+    emails = dict(User.objects.filter(pk__in=per_user).values_list("pk", "email"))
+    for user_id, lines in per_user.items():
+        send_mail("Changes to your claimed cases", "\n".join(lines) + "\n", None, [emails[user_id]])
+    return len(per_user)
