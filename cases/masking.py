@@ -5,7 +5,7 @@ the rule lives in one place. A masked value is replaced by None; only its presen
 ("3 phones on file").
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,11 +46,17 @@ class ViewerLike(Protocol):
     is_active: bool
 
 
-def viewer_sees_sensitive(viewer: ViewerLike | None, case: CaseLike) -> bool:
+def field_of(case: Any, name: str) -> Any:
+    """A case's field, whether the case is a model instance or a `.values()` row."""
+    return case[name] if isinstance(case, Mapping) else getattr(case, name)
+
+
+def viewer_sees_sensitive(viewer: ViewerLike | None, case: CaseLike | Mapping[str, Any]) -> bool:
     """Owners (the active claim's user) and active staff see everything; everyone else sees masks."""
     if viewer is None or viewer.pk is None or not viewer.is_active:
         return False
-    return bool(viewer.is_staff) or (case.assigned_to_id is not None and case.assigned_to_id == viewer.pk)
+    owner_id = field_of(case, "assigned_to_id")
+    return bool(viewer.is_staff) or (owner_id is not None and owner_id == viewer.pk)
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
@@ -85,7 +91,7 @@ def summarise_contacts(contacts: Iterable[Any]) -> ContactSummary:
 
 def sensitive_values(case: Any, contacts: Sequence[Any]) -> list[str]:
     """Every masked value of a case, for checking free text (document titles) that may repeat one."""
-    values = [getattr(case, field, "") for field in sorted(MASKED_CASE_FIELDS)]
+    values = [field_of(case, field) for field in sorted(MASKED_CASE_FIELDS)]
     for contact in contacts:
         values.append(contact.name)
         values.extend(contact.phones or [])
@@ -111,7 +117,7 @@ def text_reveals(text: str, secrets: Iterable[str]) -> bool:
 
 def present_case(case: Any, *, visible: bool, contacts: Sequence[Any] | None = None) -> dict[str, Any]:
     """The case's sensitive fields as a viewer may see them, plus the contact summary."""
-    data: dict[str, Any] = {field: (getattr(case, field) if visible else None) for field in MASKED_CASE_FIELDS}
+    data: dict[str, Any] = {field: (field_of(case, field) if visible else None) for field in MASKED_CASE_FIELDS}
     data["is_masked"] = not visible
     if contacts is not None:
         summary = summarise_contacts(contacts)

@@ -1,5 +1,6 @@
 """A case as one viewer may see it: the single place HTML, API and exports get case data from."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from accounts.models import User
@@ -22,17 +23,27 @@ PUBLIC_CASE_FIELDS = (
     "score",
     "status",
 )
+# Django rebuilds the choices dict on every get_FOO_display() call; list pages render thousands of labels.
+STAGE_LABELS = dict(Case.Stage.choices)
+PROPERTY_TYPE_LABELS = dict(Case.PropertyType.choices)
+DOCUMENT_KIND_LABELS = dict(Case._meta.get_field("documents").related_model.Kind.choices)
+UNCLAIMABLE_STAGES = frozenset({Case.Stage.SOLD, Case.Stage.WITHDRAWN})
 
 
-def case_for_viewer(case: Case, *, viewer: User, detail: bool = False) -> dict[str, Any]:
-    """Public fields as stored, masked fields through the masking policy; contacts and documents on detail."""
+def case_for_viewer(case: Case | Mapping[str, Any], *, viewer: User, detail: bool = False) -> dict[str, Any]:
+    """Public fields as stored, masked fields through the masking policy; contacts and documents on detail.
+
+    `case` is a model instance, or on list pages a `.values(*selectors.LIST_FIELDS)` row (no model objects).
+    """
+    get = masking.field_of
     visible = masking.viewer_sees_sensitive(viewer, case)
-    data: dict[str, Any] = {name: getattr(case, name) for name in PUBLIC_CASE_FIELDS}
-    data["stage_display"] = case.get_stage_display()
-    data["property_type_display"] = case.get_property_type_display()
-    data["is_claimed"] = case.is_claimed
-    data["is_mine"] = case.assigned_to_id is not None and case.assigned_to_id == viewer.pk
-    data["is_claimable"] = case.is_claimable
+    owner_id = get(case, "assigned_to_id")
+    data: dict[str, Any] = {name: get(case, name) for name in PUBLIC_CASE_FIELDS}
+    data["stage_display"] = STAGE_LABELS.get(data["stage"], data["stage"])
+    data["property_type_display"] = PROPERTY_TYPE_LABELS.get(data["property_type"], data["property_type"])
+    data["is_claimed"] = owner_id is not None
+    data["is_mine"] = owner_id is not None and owner_id == viewer.pk
+    data["is_claimable"] = data["status"] == Case.Status.OPEN and data["stage"] not in UNCLAIMABLE_STAGES
     contacts = list(case.contacts.all()) if detail else None
     data.update(masking.present_case(case, visible=visible, contacts=contacts))
     if detail:
@@ -41,9 +52,9 @@ def case_for_viewer(case: Case, *, viewer: User, detail: bool = False) -> dict[s
             {
                 "id": doc.pk,
                 "kind": doc.kind,
-                "kind_display": doc.get_kind_display(),
+                "kind_display": DOCUMENT_KIND_LABELS.get(doc.kind, doc.kind),
                 "title": masking.present_document_title(
-                    doc.title, kind_label=doc.get_kind_display(), visible=visible, secrets=secrets
+                    doc.title, kind_label=DOCUMENT_KIND_LABELS.get(doc.kind, doc.kind), visible=visible, secrets=secrets
                 ),
                 "page_count": doc.page_count,
                 "size_bytes": doc.size_bytes,

@@ -1,0 +1,55 @@
+"""Page-number pagination without COUNT(*): one row more than the page tells whether there is a next page.
+
+Counting every match costs more than the page itself on large filtered tables, and API clients walk `next`.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+from jsn.lib.api import ApiError
+
+
+class PageWithoutCount:
+    page_query_param = "page"
+    page_size_query_param = "page_size"
+
+    def __init__(self, *, default_size: int = 25, max_size: int = 100) -> None:
+        self.default_size = default_size
+        self.max_size = max_size
+
+    def _int_param(self, request: Request, name: str, default: int, maximum: int) -> int:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApiError(400, "invalid", f"{name} must be a whole number.") from None
+        if not 1 <= value <= maximum:
+            raise ApiError(400, "invalid", f"{name} must be between 1 and {maximum}.")
+        return value
+
+    def paginate(self, queryset: QuerySet, request: Request) -> Sequence[Any]:
+        self.request = request
+        self.size = self._int_param(request, self.page_size_query_param, self.default_size, self.max_size)
+        self.page = self._int_param(request, self.page_query_param, 1, 1_000_000)
+        offset = (self.page - 1) * self.size
+        rows = list(queryset[offset : offset + self.size + 1])
+        self.has_next = len(rows) > self.size
+        return rows[: self.size]
+
+    def response(self, results: list[Any]) -> Response:
+        url = self.request.build_absolute_uri()
+        next_url = replace_query_param(url, self.page_query_param, self.page + 1) if self.has_next else None
+        if self.page <= 1:
+            previous_url = None
+        elif self.page == 2:
+            previous_url = remove_query_param(url, self.page_query_param)
+        else:
+            previous_url = replace_query_param(url, self.page_query_param, self.page - 1)
+        return Response({"next": next_url, "previous": previous_url, "results": results})
