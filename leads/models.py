@@ -117,6 +117,7 @@ class Delivery(models.Model):
     due_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
     attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="Taken by a send run until then.")
     sending_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
@@ -185,7 +186,6 @@ class LeadEvent(models.Model):
         IMPORTED = "imported", "Imported"
         QUARANTINED = "quarantined", "Quarantined"
         REVIEW_RESOLVED = "review_resolved", "Review resolved"
-        DISTRIBUTED = "distributed", "Distributed"
         RESENT = "resent", "Re-send requested"
         MARKED_SENT = "marked_sent", "Ambiguous send confirmed as sent"
         DOWNLOADED = "downloaded", "PDF downloaded"

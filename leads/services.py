@@ -19,7 +19,7 @@ from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.message import make_msgid
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 3
 RETRY_BACKOFF = timedelta(minutes=5)
 AMBIGUOUS_AFTER = timedelta(minutes=10)
+SEND_LEASE = timedelta(minutes=5)
 DOWNLOAD_LINK_MAX_AGE = 3600  # seconds
 DOWNLOAD_SALT = "leads.pdf-download"
 
@@ -162,6 +163,19 @@ def _rotation_key(turns: dict, user_id: int, index: int) -> tuple[float, int]:
     return (float(entry.get("joined", 0)) - 0.5, index)
 
 
+def _rotation_locked(*, plz: str) -> PlzRotation:
+    """The PLZ's rotation row, locked: concurrent distributions in one PLZ take turns in order."""
+    rotation = PlzRotation.objects.select_for_update().filter(plz=plz).first()
+    if rotation is None:
+        try:
+            with transaction.atomic():
+                PlzRotation.objects.create(plz=plz)
+        except IntegrityError:  # another distribution created it first
+            pass
+        rotation = PlzRotation.objects.select_for_update().get(plz=plz)
+    return rotation
+
+
 def lead_distribute(*, lead_id: int, now: datetime | None = None) -> int:
     """Plan the deliveries of a ready lead; returns how many were planned (0 if it was not ready).
 
@@ -182,9 +196,7 @@ def lead_distribute(*, lead_id: int, now: datetime | None = None) -> int:
         deliveries: list[Delivery] = []
         first_id = None
         if user_ids:
-            rotation, _ = PlzRotation.objects.get_or_create(plz=lead.plz)
-            # One rotation row per PLZ, locked: concurrent distributions in a PLZ take turns in order.
-            rotation = PlzRotation.objects.select_for_update().get(pk=rotation.pk)
+            rotation = _rotation_locked(plz=lead.plz)
             turns = dict(rotation.turns)
             for uid in user_ids:
                 turns.setdefault(str(uid), {"turn": None, "joined": rotation.counter})
@@ -208,12 +220,6 @@ def lead_distribute(*, lead_id: int, now: datetime | None = None) -> int:
         lead.status = Lead.Status.DISTRIBUTED
         lead.distributed_at = now
         lead.save(update_fields=["status", "distributed_at"])
-        LeadEvent.objects.create(
-            action=LeadEvent.Action.DISTRIBUTED,
-            lead=lead,
-            created_at=now,
-            detail={"recipients": len(user_ids), "first": first_id, "exclusive_hours": _hours()},
-        )
     return len(deliveries)
 
 
@@ -238,47 +244,67 @@ class SendReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _deliveries_claim_due(*, now: datetime, batch: int, report: SendReport) -> list[Delivery]:
-    """Take due deliveries for this run, re-check eligibility, and commit `sending` before anything is sent."""
+DUE_STATUSES = (Delivery.Status.PLANNED, Delivery.Status.QUEUED)
+
+
+def _deliveries_lease_due(*, now: datetime, batch: int) -> list[Delivery]:
+    """Lease a batch of due deliveries to this run. SKIP LOCKED keeps overlapping runs on different rows; the
+    lease keeps them apart after this short transaction, and expires so a crashed run's rest is picked up later.
+    """
     with transaction.atomic():
-        rows = list(
+        ids = list(
             Delivery.objects.select_for_update(skip_locked=True)
-            .filter(status__in=[Delivery.Status.PLANNED, Delivery.Status.QUEUED], due_at__lte=now)
-            .order_by("due_at", "id")[:batch]
+            .filter(status__in=DUE_STATUSES, due_at__lte=now)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+            .order_by("due_at", "id")
+            .values_list("id", flat=True)[:batch]
         )
-        if not rows:
+        if not ids:
             return []
-        leads = Lead.objects.in_bulk({d.lead_id for d in rows})
-        eligible = set(
-            PlzSubscription.objects.filter(
-                eligible_subscriptions_q(now),
-                user_id__in={d.subscriber_id for d in rows},
-                plz__in={lead.plz for lead in leads.values()},
-                user__is_active=True,
-            ).values_list("user_id", "plz")
-        )
-        to_send: list[Delivery] = []
-        for delivery in rows:
-            lead = leads[delivery.lead_id]
-            delivery.lead = lead
-            if lead.status != Lead.Status.DISTRIBUTED:
-                reason = ERR_LEAD_NOT_DISTRIBUTED.format(status=lead.status)
-            elif (delivery.subscriber_id, lead.plz) not in eligible:
-                reason = ERR_NOT_ELIGIBLE.format(plz=lead.plz)
-            else:
-                to_send.append(delivery)
-                continue
-            Delivery.objects.filter(pk=delivery.pk).update(
-                status=Delivery.Status.SKIPPED, last_error=reason, updated_at=now
-            )
-            report.skipped += 1
-        Delivery.objects.filter(pk__in=[d.pk for d in to_send]).update(
-            status=Delivery.Status.SENDING, sending_started_at=now, attempts=F("attempts") + 1, updated_at=now
-        )
-        for delivery in to_send:
-            delivery.status = Delivery.Status.SENDING
-            delivery.attempts += 1
-    return to_send
+        Delivery.objects.filter(pk__in=ids).update(lease_until=now + SEND_LEASE)
+    rows = list(Delivery.objects.filter(pk__in=ids).select_related("lead", "subscriber").order_by("due_at", "id"))
+    recipients = dict(
+        Delivery.objects.filter(lead_id__in={d.lead_id for d in rows})
+        .values("lead_id")
+        .annotate(n=Count("id"))
+        .values_list("lead_id", "n")
+    )
+    for delivery in rows:
+        delivery.lead.recipient_count = recipients.get(delivery.lead_id, 1)
+    return rows
+
+
+def _delivery_start(*, delivery: Delivery, now: datetime, report: SendReport) -> bool:
+    """Commit `sending` before the e-mail leaves — in one compare-and-set that re-checks, at this very moment,
+    that the row is still due, the lead still distributed and the subscriber still paid. False: do not send.
+    """
+    paid = PlzSubscription.objects.filter(
+        eligible_subscriptions_q(now),
+        user_id=OuterRef("subscriber_id"),
+        plz=OuterRef("lead__plz"),
+        user__is_active=True,
+    )
+    started = (
+        Delivery.objects.filter(pk=delivery.pk, status__in=DUE_STATUSES, lead__status=Lead.Status.DISTRIBUTED)
+        .filter(Exists(paid))
+        .update(status=Delivery.Status.SENDING, sending_started_at=now, attempts=F("attempts") + 1, updated_at=now)
+    )
+    if started:
+        delivery.status = Delivery.Status.SENDING
+        delivery.attempts += 1
+        return True
+    # Still due after a failed compare-and-set means: not eligible now (another run taking it changes the status).
+    lead = delivery.lead
+    reason = (
+        ERR_LEAD_NOT_DISTRIBUTED.format(status=lead.status)
+        if lead.status != Lead.Status.DISTRIBUTED
+        else ERR_NOT_ELIGIBLE.format(plz=lead.plz)
+    )
+    if Delivery.objects.filter(pk=delivery.pk, status__in=DUE_STATUSES).update(
+        status=Delivery.Status.SKIPPED, last_error=reason, lease_until=None, updated_at=now
+    ):
+        report.skipped += 1
+    return False
 
 
 def _lead_email(*, delivery: Delivery, recipient: User, pdf: bytes, message_id: str) -> EmailMessage:
@@ -286,8 +312,7 @@ def _lead_email(*, delivery: Delivery, recipient: User, pdf: bytes, message_id: 
     received = timezone.localtime(lead.received_at).strftime("%Y-%m-%d %H:%M %Z")
     hours = _hours()
     if delivery.position == Delivery.Position.FIRST:
-        others = lead.deliveries.exclude(pk=delivery.pk).exists()
-        if others:
+        if getattr(lead, "recipient_count", 2) > 1:
             until = timezone.localtime(delivery.due_at + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M %Z")
             exclusivity = (
                 f"You receive this lead first: it is yours exclusively for {hours} hours, until {until}. "
@@ -320,17 +345,18 @@ def _lead_email(*, delivery: Delivery, recipient: User, pdf: bytes, message_id: 
 
 
 def deliveries_send_due(*, now: datetime | None = None, batch: int = 200) -> SendReport:
-    """Send every due delivery once. Safe with overlapping runs (SKIP LOCKED) and after crashes (see module doc)."""
+    """Send every due delivery at most once. Safe with overlapping runs and after crashes (see module doc)."""
     now = now or timezone.now()
     report = SendReport()
-    to_send = _deliveries_claim_due(now=now, batch=batch, report=report)
-    if not to_send:
+    rows = _deliveries_lease_due(now=now, batch=batch)
+    if not rows:
         return report
-    recipients = User.objects.in_bulk({d.subscriber_id for d in to_send})
     pdfs: dict[int, bytes] = {}
     connection = get_connection()
     try:
-        for delivery in to_send:
+        for delivery in rows:
+            if not _delivery_start(delivery=delivery, now=now, report=report):
+                continue
             lead = delivery.lead
             message_id = make_msgid(domain="jsn.local")
             try:
@@ -338,10 +364,7 @@ def deliveries_send_due(*, now: datetime | None = None, batch: int = 200) -> Sen
                     with lead.pdf.open("rb") as fh:
                         pdfs[lead.pk] = fh.read()
                 message = _lead_email(
-                    delivery=delivery,
-                    recipient=recipients[delivery.subscriber_id],
-                    pdf=pdfs[lead.pk],
-                    message_id=message_id,
+                    delivery=delivery, recipient=delivery.subscriber, pdf=pdfs[lead.pk], message_id=message_id
                 )
                 connection.send_messages([message])
             # Any error from storage or the mail backend: the message was refused, so a bounded retry is safe.
@@ -356,12 +379,17 @@ def deliveries_send_due(*, now: datetime | None = None, batch: int = 200) -> Sen
                     status, due_at = Delivery.Status.QUEUED, now + RETRY_BACKOFF * delivery.attempts
                     report.retried += 1
                 Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
-                    status=status, due_at=due_at, last_error=error, updated_at=now
+                    status=status, due_at=due_at, last_error=error, lease_until=None, updated_at=now
                 )
                 logger.warning("lead delivery %s failed (attempt %s): %s", delivery.pk, delivery.attempts, error)
                 continue
             Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
-                status=Delivery.Status.SENT, sent_at=now, message_id=message_id, last_error="", updated_at=now
+                status=Delivery.Status.SENT,
+                sent_at=now,
+                message_id=message_id,
+                last_error="",
+                lease_until=None,
+                updated_at=now,
             )
             report.sent += 1
     finally:
@@ -392,7 +420,8 @@ def delivery_resend(*, actor: User, delivery: Delivery, now: datetime | None = N
         delivery.status = Delivery.Status.QUEUED
         delivery.due_at = now
         delivery.last_error = ""
-        delivery.save(update_fields=["status", "due_at", "last_error", "updated_at"])
+        delivery.lease_until = None
+        delivery.save(update_fields=["status", "due_at", "last_error", "lease_until", "updated_at"])
         LeadEvent.objects.create(
             action=LeadEvent.Action.RESENT,
             actor=actor,

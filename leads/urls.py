@@ -1,1 +1,9 @@
-urlpatterns: list = []
+from django.urls import path
+
+from leads import views
+
+urlpatterns = [
+    path("", views.subscriptions, name="leads_subscriptions"),
+    path("received/", views.received, name="leads_received"),
+    path("download/<str:token>/", views.download, name="leads_download"),
+]

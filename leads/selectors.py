@@ -1,0 +1,68 @@
+"""Lead reads that decide visibility: an agent sees only their own subscriptions and deliveries."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from leads.models import Delivery, Lead, PlzSubscription
+
+RECEIVED = (Delivery.Status.SENT, Delivery.Status.DELIVERED)
+WAITING = (Delivery.Status.PLANNED, Delivery.Status.QUEUED, Delivery.Status.SENDING)
+
+
+def subscriptions_for(*, user: User) -> QuerySet[PlzSubscription]:
+    return PlzSubscription.objects.filter(user=user).order_by("plz", "-created_at")
+
+
+def deliveries_for(*, user: User) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(subscriber=user).select_related("lead").order_by("-due_at", "-id")
+
+
+def deliveries_received_for(*, user: User) -> QuerySet[Delivery]:
+    return deliveries_for(user=user).filter(status__in=RECEIVED).order_by("-sent_at", "-id")
+
+
+def deliveries_queued_for(*, user: User) -> QuerySet[Delivery]:
+    """Leads planned for this agent with the time they are expected (the due time)."""
+    return deliveries_for(user=user).filter(status__in=WAITING).order_by("due_at", "id")
+
+
+def last_month_range(*, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The previous calendar month in the current time zone: [start, end)."""
+    now = timezone.localtime(now or timezone.now())
+    this_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    start = (this_month - timedelta(days=1)).replace(day=1)
+    return start, this_month
+
+
+def lead_counts_last_month_for(*, user: User, now: datetime | None = None) -> list[dict]:
+    """For each PLZ the agent subscribes to: leads received in that PLZ last month, and how many reached them."""
+    start, end = last_month_range(now=now)
+    plzs = sorted(set(subscriptions_for(user=user).values_list("plz", flat=True)))
+    counts = dict(
+        Lead.objects.filter(plz__in=plzs, received_at__gte=start, received_at__lt=end)
+        .exclude(status__in=[Lead.Status.QUARANTINED, Lead.Status.REVIEW])
+        .values("plz")
+        .annotate(n=Count("id"))
+        .values_list("plz", "n")
+    )
+    mine = dict(
+        Delivery.objects.filter(
+            subscriber=user, status__in=RECEIVED, lead__received_at__gte=start, lead__received_at__lt=end
+        )
+        .values("lead__plz")
+        .annotate(n=Count("id"))
+        .values_list("lead__plz", "n")
+    )
+    return [{"plz": p, "leads": counts.get(p, 0), "received": mine.get(p, 0)} for p in plzs]
+
+
+def deliveries_ambiguous(*, now: datetime | None = None) -> QuerySet[Delivery]:
+    from leads.services import AMBIGUOUS_AFTER
+
+    now = now or timezone.now()
+    return Delivery.objects.filter(
+        Q(status=Delivery.Status.SENDING) & Q(sending_started_at__lt=now - AMBIGUOUS_AFTER)
+    ).select_related("lead", "subscriber")

@@ -1,0 +1,38 @@
+"""Celery adapters for the lead jobs. Each is idempotent and safe when two Beats trigger it at once."""
+
+import logging
+
+from celery import shared_task
+
+from leads import services
+from leads.dialfire import dialfire_import
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def import_dialfire_task() -> dict:
+    """Every 15 minutes: new Dialfire contacts become leads. Dialfire's failures are recorded, never raised."""
+    report = dialfire_import()
+    return {"pages": report.pages, "created": report.created, "duplicates": report.duplicates, "error": report.error}
+
+
+@shared_task
+def send_due_deliveries_task() -> dict:
+    """Every minute: plan leads left ready, then send what is due. The 72-hour window lives in Delivery.due_at."""
+    planned = services.leads_distribute_ready()
+    report = services.deliveries_send_due()
+    ambiguous = services.deliveries_ambiguous_count()
+    if ambiguous:
+        logger.warning("%s lead deliveries are ambiguous (stuck in 'sending'): staff must check them", ambiguous)
+    return {"planned": planned, "sent": report.sent, "skipped": report.skipped, "failed": report.failed}
+
+
+@shared_task
+def check_subscriptions_task() -> dict:
+    """Daily: end manual grants past their period.
+
+    Seam for the Stripe issue: re-read every Stripe-sourced PlzSubscription from Stripe here (through the one
+    Stripe module) and update its status; until then Stripe-sourced rows are only changed by staff.
+    """
+    return {"expired": services.subscriptions_expire()}

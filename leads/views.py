@@ -1,0 +1,79 @@
+"""Agent pages: PLZ subscriptions, received and queued leads, and the signed PDF download."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from leads import selectors, services
+
+MAX_PLZ_PER_REQUEST = 20
+
+
+@require_http_methods(["GET", "POST"])
+def subscriptions(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if request.method == "POST":
+        raw = request.POST.get("plz", "").replace(",", " ").split()
+        if not user.terms_accepted_at:
+            if request.POST.get("accept_terms") != "on":
+                messages.error(request, services.ERR_TERMS)
+                return redirect("leads_subscriptions")
+            user.terms_version = settings.TERMS_VERSION
+            user.terms_accepted_at = timezone.now()
+            user.save(update_fields=["terms_version", "terms_accepted_at"])
+        if not raw or len(raw) > MAX_PLZ_PER_REQUEST:
+            messages.error(request, f"Enter between 1 and {MAX_PLZ_PER_REQUEST} five-digit PLZs.")
+            return redirect("leads_subscriptions")
+        added, refused = [], []
+        for plz in dict.fromkeys(raw):
+            try:
+                services.subscription_request(user=user, plz=plz)
+                added.append(plz)
+            except ValidationError:
+                refused.append(plz[:10])
+        if added:
+            messages.success(request, f"Requested: {', '.join(added)} — awaiting payment.")
+        if refused:
+            messages.error(request, f"Not a five-digit PLZ: {', '.join(refused)}")
+        return redirect("leads_subscriptions")
+    context = {
+        "subscriptions": selectors.subscriptions_for(user=user),
+        "last_month": selectors.lead_counts_last_month_for(user=user),
+        "month_start": selectors.last_month_range()[0],
+        "needs_terms": not user.terms_accepted_at,
+    }
+    return render(request, "leads/subscriptions.html", context)
+
+
+def received(request: HttpRequest) -> HttpResponse:
+    rows = list(selectors.deliveries_received_for(user=request.user)[:200])
+    for delivery in rows:
+        delivery.download_token = services.lead_download_token(delivery=delivery)
+    context = {
+        "received": rows,
+        "queued": selectors.deliveries_queued_for(user=request.user)[:200],
+        "link_minutes": services.DOWNLOAD_LINK_MAX_AGE // 60,
+    }
+    response = render(request, "leads/received.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        delivery = services.lead_download_resolve(token=token, user=request.user, ip=request.META.get("REMOTE_ADDR"))
+    except services.DownloadRefused as exc:
+        response = render(request, "leads/download_refused.html", {"reason": str(exc)}, status=403)
+        response["Cache-Control"] = "no-store"
+        return response
+    lead = delivery.lead
+    response = FileResponse(
+        lead.pdf.open("rb"), as_attachment=True, filename=f"lead-{lead.pk}.pdf", content_type="application/pdf"
+    )
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
