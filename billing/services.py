@@ -297,7 +297,7 @@ def _bill_one_user(user_id: int, *, window: _Window, run: BillingRun | None) -> 
         return summary
 
 
-def _billing_window(*, up_to: date | None, since: date | None, move_cursor: bool = True) -> _Window:
+def billing_window(*, up_to: date | None, since: date | None, move_cursor: bool = True) -> _Window:
     """The days a run covers: everything before up_to that has ended (with its grace period), back to `since`
     or the lookback (BILLING_LOOKBACK_DAYS, default 35) — further back only for users who were never billed."""
     tz = billing_time_zone()
@@ -336,7 +336,7 @@ def billing_run(
     constraint), and a later run picks up whatever an earlier one did not finish. A user whose billing fails is
     recorded in BillingRunFailure and retried next run; the others are billed regardless.
     """
-    window = _billing_window(up_to=up_to, since=since)
+    window = billing_window(up_to=up_to, since=since)
     first, last = window.first, window.last
     summary = BillingSummary(first_day=first, last_day=last, dry_run=dry_run)
     if first > last:
@@ -374,7 +374,7 @@ def billing_run(
 
 def invoice_create_for_day(*, user_id: int, day: date) -> Invoice | None:
     """Bill one user for one ended day; returns that day's invoice (new or existing), None if nothing to bill."""
-    window = _billing_window(up_to=day + ledger.ONE_DAY, since=day, move_cursor=False)
+    window = billing_window(up_to=day + ledger.ONE_DAY, since=day, move_cursor=False)
     if window.last < day:
         raise BillingError(ERR_NOT_READY.format(day=day))
     run = BillingRun.objects.create(trigger=BillingRun.Trigger.SERVICE, first_day=day, last_day=day)

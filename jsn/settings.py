@@ -140,6 +140,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Schedules live in code; the database scheduler copies them into django-celery-beat's tables at start.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "heartbeat": {"task": "jsn.tasks.heartbeat_task", "schedule": crontab(minute="*")},
+    # 00:15 in BILLING_TIME_ZONE (CELERY_TIMEZONE): yesterday and its 15-minute claim grace have both ended.
+    "bill-daily": {"task": "billing.tasks.bill_daily_task", "schedule": crontab(hour=0, minute=15)},
     "expire-claims": {"task": "claims.tasks.expire_claims_task", "schedule": crontab(minute=5)},
     "warn-expiring-claims": {"task": "claims.tasks.warn_expiring_claims_task", "schedule": crontab(hour=8, minute=0)},
     "import-dialfire-leads": {"task": "leads.tasks.import_dialfire_task", "schedule": crontab(minute="*/15")},
