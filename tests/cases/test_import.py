@@ -2,6 +2,8 @@
 
 import subprocess
 import sys
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -221,6 +224,58 @@ def test_nul_characters_are_rejected_before_reaching_the_database():
     report = case_import(rows=[row], source="t")
     assert "NUL character" in report.rejected[0].reason
     assert not Case.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_case_created_by_a_concurrent_import_is_updated_not_duplicated():
+    """Our lookup cannot see another transaction's uncommitted case; the insert then collides with it.
+
+    The import must neither fail nor lose the other rows of its chunk: it retries row by row and updates.
+    """
+    inserted, release = threading.Event(), threading.Event()
+    outcome: dict = {}
+
+    def other_import() -> None:
+        try:
+            with transaction.atomic():
+                Case.objects.create(case_number="R-1", state="FL", county="Broward", score=10)
+                inserted.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def our_import() -> None:
+        try:
+            outcome["report"] = import_csv("R-0,FL,Broward,20,,,,,,", "R-1,FL,Broward,90,,,,,,")
+        finally:
+            connections.close_all()
+
+    other = threading.Thread(target=other_import)
+    other.start()
+    assert inserted.wait(10)
+    ours = threading.Thread(target=our_import)
+    ours.start()
+    # Hold the other transaction open until our insert is seen waiting on its row, then commit it.
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the import never waited on the concurrent insert")
+    release.set()
+    other.join(10)
+    ours.join(10)
+
+    report = outcome["report"]
+    assert (report.created, report.updated, report.rejected) == (1, 1, [])
+    assert Case.objects.get(case_number="R-1").score == 90
+    assert Case.objects.filter(case_number__in=["R-0", "R-1"]).count() == 2
 
 
 # --- Money -------------------------------------------------------------------------------------
