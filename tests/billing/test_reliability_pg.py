@@ -39,7 +39,7 @@ def test_eight_concurrent_runs_for_the_same_day_make_one_invoice_per_user_day_b1
         try:
             barrier.wait()
             results.append(billing_run(batch_size=5))
-        except Exception as exc:  # surfaced below: any exception fails the test
+        except Exception as exc:  # noqa: BLE001  (surfaced below: any exception fails the test)
             errors.append(exc)
         finally:
             connections.close_all()
@@ -106,7 +106,10 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop(CRASH_ENV_NAME, None)
     env.update(
-        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        DATABASE_URL=(
+            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+            f"/{db['NAME']}"
+        ),
         DJANGO_SETTINGS_MODULE="jsn.settings_test",
         BILLING_TIME_ZONE=settings.BILLING_TIME_ZONE,
         JSN_BILLING_BATCH_SIZE="7",
