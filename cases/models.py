@@ -139,3 +139,91 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
+
+
+IMMUTABLE_ACCESS = "Document access records are an immutable audit trail: they cannot be changed or deleted."
+
+
+class ImmutableAccessError(Exception):
+    pass
+
+
+class DocumentAccessQuerySet(models.QuerySet):
+    """Inserts only. The PostgreSQL trigger (cases migration 0002) enforces the same for raw SQL."""
+
+    def update(self, **kwargs: object) -> int:
+        raise ImmutableAccessError(IMMUTABLE_ACCESS)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableAccessError(IMMUTABLE_ACCESS)
+
+    def bulk_update(self, objs: object, fields: object, batch_size: int | None = None) -> int:
+        raise ImmutableAccessError(IMMUTABLE_ACCESS)
+
+
+class DocumentAccess(models.Model):
+    """One attempt to get a document link or download, allowed or refused. Written by cases/documents.py only."""
+
+    class Action(models.TextChoices):
+        LINK = "link", "Link requested"
+        DOWNLOAD = "download", "Download"
+
+    class Result(models.TextChoices):
+        ALLOWED = "allowed", "Allowed"
+        REFUSED = "refused", "Refused"
+
+    class Reason(models.TextChoices):
+        OK = "ok", "OK"
+        NOT_OWNER = "not_owner", "Not the case's owner"
+        NOT_LOGGED_IN = "not_logged_in", "Not logged in"
+        OTHER_USER = "other_user", "Link issued to another user"
+        EXPIRED = "expired", "Link expired"
+        BAD_SIGNATURE = "bad_signature", "Invalid or tampered link"
+        NOT_FOUND = "not_found", "Document not found"
+        NO_FILE = "no_file", "No stored file"
+        RATE_LIMITED = "rate_limited", "Rate limited"
+        UNREADABLE = "unreadable", "File could not be prepared"
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    result = models.CharField(max_length=16, choices=Result.choices)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty when nobody was logged in.",
+    )
+    document = models.ForeignKey(
+        Document,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accesses",
+        help_text="Empty when the link named no readable document.",
+    )
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.PROTECT, related_name="document_accesses")
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    objects = DocumentAccessQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "document accesses"
+        indexes = [
+            models.Index(fields=["case", "created_at"], name="docaccess_case_time"),
+            models.Index(fields=["user", "created_at"], name="docaccess_user_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} of document #{self.document_id}: {self.result} ({self.reason})"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise ImmutableAccessError(IMMUTABLE_ACCESS)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ImmutableAccessError(IMMUTABLE_ACCESS)
