@@ -70,10 +70,12 @@ _US_STATE_CODES = (
 )
 US_STATES = frozenset(_US_STATE_CODES.split(" "))
 # Dollars with at most two decimals, optionally with "$" and thousands separators: "$1,250,000.50".
-MONEY_RE = re.compile(r"^\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?$")
+# [0-9], not \d: \d also matches other scripts' digits, which Decimal and int() would then accept.
+MONEY_RE = re.compile(r"^\$?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?$")
 MAX_MONEY_CENTS = 10**14  # $1 trillion: anything larger is a unit mistake, not a house
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-ZIP_RE = re.compile(r"^\d{5}(?:-\d{4})?$")
+DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+ZIP_RE = re.compile(r"^[0-9]{5}(?:-[0-9]{4})?$")
+SCORE_RE = re.compile(r"^[0-9]{1,3}$")
 PHONE_RE = re.compile(r"^[0-9+().\-\s/xX#]+$")
 CHUNK_SIZE = 500
 
@@ -221,7 +223,7 @@ def parse_money_cents(value: str, *, column: str = "amount") -> int:
 
 
 def _parse_score(value: str) -> int:
-    if not value.isdigit() or not 0 <= int(value) <= 100:
+    if not SCORE_RE.match(value) or not 0 <= int(value) <= 100:
         raise _RowError(ERR_SCORE.format(value=value))
     return int(value)
 
@@ -243,7 +245,7 @@ def _parse_contact(row: Mapping[str, Any]) -> _ContactRow | None:
     if phones := _text(row, "contact_phones"):
         values["phones"] = _split_list(phones)
         for phone in values["phones"]:
-            if not PHONE_RE.match(phone) or sum(ch.isdigit() for ch in phone) < 7:
+            if not PHONE_RE.match(phone) or sum(ch in "0123456789" for ch in phone) < 7:
                 raise _RowError(ERR_PHONE.format(value=phone))
     if emails := _text(row, "contact_emails"):
         values["emails"] = [email.lower() for email in _split_list(emails)]

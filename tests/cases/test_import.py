@@ -302,7 +302,9 @@ def test_money_survives_the_round_trip_exactly():
     assert (case.estimated_value_cents, case.amount_owed_cents) == (858_993_459_207, 100_000_001)
 
 
-@pytest.mark.parametrize("text", ["12.345", "1e5", "-5", "NaN", "Infinity", "12,34", "$", "1.2.3", "0x10", "5 USD"])
+@pytest.mark.parametrize(
+    "text", ["12.345", "1e5", "-5", "NaN", "Infinity", "12,34", "$", "1.2.3", "0x10", "5 USD", "\u0661\u0662\u0663"]
+)
 def test_malformed_money_is_refused(text):
     with pytest.raises(ValueError, match="amount in dollars"):
         parse_money_cents(text)
