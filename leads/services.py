@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.message import make_msgid
@@ -23,6 +22,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import terms_require_current
 from leads import plz as plz_reader
 from leads.models import (
     PLZ_VALIDATOR,
@@ -49,7 +49,6 @@ ERR_LEAD_NOT_DISTRIBUTED = "The lead is no longer distributed (status {status}).
 ERR_RESEND_IN_FLIGHT = "This delivery is being sent right now; wait until it is sent or flagged as ambiguous."
 ERR_RESEND_PENDING = "This delivery has not been sent yet; it will go out at its due time."
 ERR_NOT_AMBIGUOUS = "Only a delivery stuck in 'sending' can be confirmed by hand."
-ERR_TERMS = "Accept the terms of service before subscribing to a PLZ."
 ERR_LINK_INVALID = "This download link is invalid."
 ERR_LINK_EXPIRED = "This download link has expired. Open your received leads to get a new one."
 ERR_LINK_OTHER_USER = "This download link belongs to another account."
@@ -498,8 +497,7 @@ def subscription_request(*, user: User, plz: str) -> PlzSubscription:
     """An agent asks for a PLZ. It waits for payment (Stripe Checkout comes with the Stripe issue)."""
     plz = (plz or "").strip()
     PLZ_VALIDATOR(plz)
-    if not user.terms_accepted_at:
-        raise ValidationError(ERR_TERMS)
+    terms_require_current(user=user)  # raises TermsNotAccepted
     with transaction.atomic():
         existing = _open_subscription(user=user, plz=plz)
         if existing is not None:

@@ -1,13 +1,12 @@
 """Agent pages: PLZ subscriptions, received and queued leads, and the signed PDF download."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from accounts.services import TERMS_NOT_ACCEPTED, terms_accept, terms_are_current
 from leads import selectors, services
 
 MAX_PLZ_PER_REQUEST = 20
@@ -18,13 +17,11 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
     user = request.user
     if request.method == "POST":
         raw = request.POST.get("plz", "").replace(",", " ").split()
-        if not user.terms_accepted_at:
+        if not terms_are_current(user=user):
             if request.POST.get("accept_terms") != "on":
-                messages.error(request, services.ERR_TERMS)
+                messages.error(request, TERMS_NOT_ACCEPTED)
                 return redirect("leads_subscriptions")
-            user.terms_version = settings.TERMS_VERSION
-            user.terms_accepted_at = timezone.now()
-            user.save(update_fields=["terms_version", "terms_accepted_at"])
+            user = terms_accept(user=user)
         if not raw or len(raw) > MAX_PLZ_PER_REQUEST:
             messages.error(request, f"Enter between 1 and {MAX_PLZ_PER_REQUEST} five-digit PLZs.")
             return redirect("leads_subscriptions")
@@ -44,7 +41,7 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         "subscriptions": selectors.subscriptions_for(user=user),
         "last_month": selectors.lead_counts_last_month_for(user=user),
         "month_start": selectors.last_month_range()[0],
-        "needs_terms": not user.terms_accepted_at,
+        "needs_terms": not terms_are_current(user=user),
     }
     return render(request, "leads/subscriptions.html", context)
 

@@ -1,0 +1,116 @@
+"""Staff: review queue, upload, re-send, grants; the jobs and commands."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from leads.models import Delivery, Lead, LeadEvent, PlzSubscription
+from leads.samples import corrupt_pdf, lead_pdf, pdf_from_lines
+from leads.services import lead_import_pdf
+from leads.tasks import check_subscriptions_task, import_dialfire_task, send_due_deliveries_task
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(UserFactory(email="root@example.com", is_superuser=True, is_staff=True))
+    return client
+
+
+def test_review_queue_shows_candidates_and_staff_pick_releases(admin_client, grant):
+    sub = grant("80331")
+    lead = lead_import_pdf(
+        content=pdf_from_lines([(72, 700, "10115 Berlin"), (72, 680, "80331 München")]), filename="x.pdf"
+    ).lead
+    listing = admin_client.get(reverse("admin:leads_lead_changelist") + "?status__exact=review")
+    assert "Review queue (1)" in listing.content.decode()
+    page = admin_client.get(reverse("admin:leads_lead_change", args=[lead.pk])).content.decode()
+    assert "10115 Berlin" in page and "80331 München" in page and "PLZ to use" in page
+    admin_client.post(
+        reverse("admin:leads_lead_change", args=[lead.pk]),
+        {"resolve_plz": "80331", "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"},
+    )
+    lead.refresh_from_db()
+    assert (lead.status, lead.plz) == (Lead.Status.DISTRIBUTED, "80331")
+    assert Delivery.objects.get().subscriber_id == sub.user_id
+
+
+def test_admin_upload_imports_once(admin_client):
+    url = reverse("admin:leads_lead_upload")
+    content = lead_pdf(plz="10115", city="Berlin", ref="UP")
+    for _ in range(2):
+        response = admin_client.post(url, {"pdf": SimpleUploadedFile("up.pdf", content, "application/pdf")})
+        assert response.status_code == 302
+    assert Lead.objects.count() == 1
+    assert LeadEvent.objects.get(action="imported").actor.email == "root@example.com"
+
+
+def test_admin_resend_action_is_audited(admin_client, grant):
+    grant("10115")
+    lead_import_pdf(content=lead_pdf(plz="10115", city="Berlin"), filename="a.pdf")
+    send_due_deliveries_task()
+    delivery = Delivery.objects.get()
+    admin_client.post(
+        reverse("admin:leads_delivery_changelist"), {"action": "resend", "_selected_action": [delivery.pk]}
+    )
+    send_due_deliveries_task()
+    assert len(mail.outbox) == 2
+    assert LeadEvent.objects.get(action="resent").actor.email == "root@example.com"
+
+
+def test_admin_add_subscription_is_a_grant_and_health_is_shown(admin_client):
+    agent = UserFactory()
+    PlzSubscription.objects.create(user=agent, plz="10115")  # pending request
+    admin_client.post(reverse("admin:leads_plzsubscription_add"), {"user": agent.pk, "plz": "10115"})
+    sub = PlzSubscription.objects.get(user=agent)
+    assert (sub.status, sub.source) == ("active", "manual")
+    import_dialfire_task()  # not configured: recorded as failing
+    page = admin_client.get(reverse("admin:leads_lead_changelist")).content.decode()
+    assert "Dialfire import:" in page and "not configured" in page
+
+
+def test_check_subscriptions_task_expires_manual_grants(grant):
+    ended = grant("10115", period_end=timezone.now() - timedelta(minutes=1))
+    ongoing = grant("10115", period_end=timezone.now() + timedelta(days=1))
+    assert check_subscriptions_task() == {"expired": 1}
+    assert check_subscriptions_task() == {"expired": 0}
+    assert PlzSubscription.objects.get(pk=ended.pk).status == "canceled"
+    assert PlzSubscription.objects.get(pk=ongoing.pk).status == "active"
+
+
+def test_send_task_plans_leads_left_ready_and_sends(grant):
+    grant("10115")
+    lead = Lead.objects.create(sha256="0" * 64, pdf="x.pdf", plz="10115", status=Lead.Status.READY)
+    from django.core.files.base import ContentFile
+
+    lead.pdf.save("x.pdf", ContentFile(lead_pdf(plz="10115", city="Berlin")))
+    assert send_due_deliveries_task()["sent"] == 1
+
+
+def test_import_leads_command(tmp_path, capsys):
+    (tmp_path / "a.pdf").write_bytes(lead_pdf(plz="10115", city="Berlin", ref="A"))
+    (tmp_path / "b.PDF").write_bytes(corrupt_pdf())
+    (tmp_path / "notes.txt").write_text("ignored")
+    call_command("import_leads", str(tmp_path))
+    call_command("import_leads", str(tmp_path))
+    out = capsys.readouterr().out
+    assert "2 PDFs: 1 distributed, 1 quarantined." in out
+    assert "2 PDFs: 2 duplicate." in out
+    assert Lead.objects.count() == 2
+
+
+def test_seed_leads_demo_is_repeatable(capsys):
+    call_command("seed_leads_demo", "--leads", "4")
+    call_command("seed_leads_demo", "--leads", "4")
+    assert PlzSubscription.objects.filter(status="active").count() == 6
+    assert PlzSubscription.objects.filter(status="pending").count() == 1
+    assert Lead.objects.filter(status="review").count() == 1
+    assert Lead.objects.filter(status="quarantined").count() == 1
+    assert len(mail.outbox) >= 1

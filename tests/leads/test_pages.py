@@ -1,0 +1,129 @@
+"""Agent pages and API: own subscriptions and leads only, signed expiring downloads, logged."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from leads.models import Delivery, LeadEvent, PlzSubscription
+from leads.samples import lead_pdf
+from leads.services import deliveries_send_due, lead_download_token, lead_import_pdf
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def two_agents(grant, subscriber, other_subscriber):
+    grant("10115", user=subscriber)
+    grant("10115", user=other_subscriber)
+    with time_machine.travel(T0, tick=False):
+        lead = lead_import_pdf(content=lead_pdf(plz="10115", city="Berlin", ref="P1"), filename="p.pdf").lead
+        deliveries_send_due()
+    first = Delivery.objects.get(lead=lead, position="first")
+    later = Delivery.objects.get(lead=lead, position="other")
+    return first, later
+
+
+def test_add_plz_creates_a_pending_subscription(client, subscriber):
+    client.force_login(subscriber)
+    response = client.post(reverse("leads_subscriptions"), {"plz": "10115, 80331 123"}, follow=True)
+    assert response.status_code == 200
+    subs = PlzSubscription.objects.filter(user=subscriber).order_by("plz")
+    assert [(s.plz, s.status) for s in subs] == [("10115", "pending"), ("80331", "pending")]
+    page = response.content.decode()
+    assert "Awaiting payment" in page and "Not a five-digit PLZ: 123" in page
+    assert "Online payment (Stripe) is coming soon" in page
+    # Asking again does not create a second one.
+    client.post(reverse("leads_subscriptions"), {"plz": "10115"})
+    assert PlzSubscription.objects.filter(user=subscriber, plz="10115").count() == 1
+
+
+def test_add_plz_requires_current_terms(client):
+    user = UserFactory(terms_version="", terms_accepted_at=None)
+    client.force_login(user)
+    client.post(reverse("leads_subscriptions"), {"plz": "10115"})
+    assert not PlzSubscription.objects.filter(user=user).exists()
+    client.post(reverse("leads_subscriptions"), {"plz": "10115", "accept_terms": "on"})
+    assert PlzSubscription.objects.filter(user=user, plz="10115").exists()
+    user.refresh_from_db()
+    assert user.terms_accepted_at is not None
+
+
+def test_received_and_queued_pages_show_only_my_leads(client, two_agents, subscriber, other_subscriber):
+    first, later = two_agents
+    me = subscriber if first.subscriber == subscriber else other_subscriber
+    client.force_login(me)
+    page = client.get(reverse("leads_received")).content.decode()
+    assert f"#{first.lead_id}" in page and "/leads/download/" in page
+    client.force_login(later.subscriber)
+    response = client.get(reverse("leads_received"))
+    page = response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+    assert "Coming to you" in page and "2026-03-05 08:00" in page  # expected after the 72-hour window
+    assert "/leads/download/" not in page
+
+
+def test_download_link_is_bound_to_the_user_expires_and_is_logged(client, two_agents):
+    first, later = two_agents
+    token = lead_download_token(delivery=first)
+    url = reverse("leads_download", args=[token])
+    client.force_login(first.subscriber)
+    response = client.get(url, REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"%PDF")
+    assert response["Cache-Control"] == "no-store"
+    assert response["Content-Disposition"] == f'attachment; filename="lead-{first.lead_id}.pdf"'
+    event = LeadEvent.objects.get(action="downloaded")
+    assert (event.actor, event.delivery_id, event.detail["ip"]) == (first.subscriber, first.pk, "10.1.2.3")
+
+    client.force_login(later.subscriber)  # another agent with the same link
+    assert client.get(url).status_code == 403
+    client.force_login(first.subscriber)
+    assert client.get(reverse("leads_download", args=[token[:-2] + "xx"])).status_code == 403
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=1, minutes=1)):
+        response = client.get(url)
+    assert response.status_code == 403 and "expired" in response.content.decode()
+    # Not yet sent to the other agent: a link for that delivery is refused too.
+    client.force_login(later.subscriber)
+    assert client.get(reverse("leads_download", args=[lead_download_token(delivery=later)])).status_code == 403
+    assert LeadEvent.objects.filter(action="download_refused").count() == 4
+
+
+def test_anonymous_is_sent_to_login(client):
+    for name in ("leads_subscriptions", "leads_received"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302 and "/login" in response["Location"]
+
+
+def test_api_lists_only_my_subscriptions_and_deliveries(api_client, two_agents, subscriber, django_assert_num_queries):
+    PlzSubscription.objects.create(user=UserFactory(), plz="99999", status="active")
+    api_client.force_authenticate(subscriber)
+    with django_assert_num_queries(1):  # the subscriptions
+        data = api_client.get("/api/v3/leads/subscriptions").json()
+    assert [(r["plz"], r["status"], r["source"]) for r in data["results"]] == [("10115", "active", "manual")]
+    with django_assert_num_queries(1):  # deliveries joined with their lead
+        data = api_client.get("/api/v3/leads/deliveries").json()
+    [row] = data["results"]
+    assert row["plz"] == "10115" and row["status"] in ("sent", "planned")
+    assert set(row) == {"id", "lead_id", "plz", "received_at", "position", "status", "due_at", "sent_at"}
+
+
+def test_api_refuses_anonymous(api_client):
+    assert api_client.get("/api/v3/leads/deliveries").status_code in (401, 403)
+
+
+def test_leads_per_plz_last_month(client, grant, subscriber):
+    grant("10115", user=subscriber)
+    with time_machine.travel(datetime(2026, 2, 10, tzinfo=UTC), tick=False):
+        for i in range(3):
+            lead_import_pdf(content=lead_pdf(plz="10115", city="Berlin", ref=f"F{i}"), filename="f.pdf")
+        deliveries_send_due()
+    with time_machine.travel(datetime(2026, 3, 3, tzinfo=UTC), tick=False):
+        lead_import_pdf(content=lead_pdf(plz="10115", city="Berlin", ref="M1"), filename="m.pdf")
+        client.force_login(subscriber)
+        page = client.get(reverse("leads_subscriptions")).content.decode()
+    assert "Leads per PLZ in February 2026" in page
+    assert "<td>10115</td><td>3</td><td>3</td>" in page
