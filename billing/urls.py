@@ -1,1 +1,9 @@
-urlpatterns: list = []
+from django.urls import path
+
+from billing import views
+
+urlpatterns = [
+    path("", views.billing_overview, name="billing"),
+    path("invoices/<int:invoice_id>/", views.invoice_detail, name="billing_invoice"),
+    path("invoices/<int:invoice_id>/pdf", views.invoice_pdf_download, name="billing_invoice_pdf"),
+]
