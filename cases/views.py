@@ -2,6 +2,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from billing.selectors import pricing_quote_for
 from cases import selectors
 from cases.filters import parse_case_filters
 from cases.models import Case
@@ -32,4 +33,13 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         case = selectors.case_detail_for(user=request.user, case_id=case_id)
     except Case.DoesNotExist:
         raise Http404("No such case.") from None
-    return render(request, "cases/case_detail.html", {"case": case_for_viewer(case, viewer=request.user, detail=True)})
+    data = case_for_viewer(case, viewer=request.user, detail=True)
+    can_claim = not data["is_claimed"] and data["is_claimable"]
+    context = {
+        "case": data,
+        "can_claim": can_claim,
+        "can_release": data["is_mine"] or (request.user.is_staff and data["is_claimed"]),
+        # What a claim would cost now; the price is frozen at the moment of the claim itself.
+        "claim_price": pricing_quote_for(score=case.score) if can_claim else None,
+    }
+    return render(request, "cases/case_detail.html", context)

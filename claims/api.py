@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
@@ -42,6 +43,12 @@ CASE_IDS_ERROR_CODES = {
 
 def _busy() -> ApiError:
     return ApiError(423, "busy", services.BUSY)
+
+
+def _claim_error(exc: ClaimError) -> ApiError:
+    if exc.code == "terms_not_accepted":
+        return ApiError(403, exc.code, exc.message, url=reverse("terms"))
+    return ApiError(409, exc.code, exc.message)  # e.g. `conflict`: a unique-index race lost twice
 
 
 class StrictCaseIdField(serializers.IntegerField):
@@ -140,7 +147,7 @@ class CasesClaimApi(APIView):
     @extend_schema(
         operation_id="cases_claim_bulk",
         request=CaseIdsInputSerializer,
-        responses={200: OutputSerializer, **_error_responses(400, 423)},
+        responses={200: OutputSerializer, **_error_responses(400, 403, 409, 423)},
     )
     def post(self, request: Request) -> Response:
         case_ids = parse_case_ids(request.data)
@@ -149,7 +156,7 @@ class CasesClaimApi(APIView):
         except ClaimBusyError:
             raise _busy() from None
         except ClaimError as exc:
-            raise ApiError(409, exc.code, exc.message) from None
+            raise _claim_error(exc) from None
         data = {
             "results": [vars(o) for o in result.outcomes],
             "claimed": result.count(Outcome.CLAIMED),
@@ -191,7 +198,7 @@ class CaseClaimApi(APIView):
     @extend_schema(
         operation_id="case_claim",
         request=None,
-        responses={201: ClaimOutputSerializer, **_error_responses(404, 409, 423)},
+        responses={201: ClaimOutputSerializer, **_error_responses(403, 404, 409, 423)},
     )
     def post(self, request: Request, case_id: int) -> Response:
         if case_id > PG_BIGINT_MAX:
@@ -201,7 +208,7 @@ class CaseClaimApi(APIView):
         except ClaimBusyError:
             raise _busy() from None
         except ClaimError as exc:
-            raise ApiError(409, exc.code, exc.message) from None
+            raise _claim_error(exc) from None
         outcome = result.outcomes[0]
         if outcome.outcome != Outcome.CLAIMED:
             extra: dict[str, Any] = {}

@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import TermsNotAccepted, terms_require_current
 from billing.selectors import PriceQuote, pricing_quote_for
 from cases.models import Case
 from claims.models import Claim, ClaimEvent
@@ -179,9 +180,14 @@ def _on_commit_notify(events: Sequence[ClaimEvent]) -> None:
 def claim_cases(*, user: User, case_ids: Sequence[int]) -> ClaimResult:
     """Claim each case for user, all-or-nothing per case; report an outcome per requested id, in request order.
 
-    Raises ClaimBusyError when a row stays locked beyond the database's lock_timeout (nothing changed).
+    Raises ClaimError("terms_not_accepted") before the current terms are accepted, and ClaimBusyError when a
+    row stays locked beyond CLAIM_WAIT_MS (nothing changed).
     """
     case_ids = list(dict.fromkeys(case_ids))
+    try:
+        terms_require_current(user=user)
+    except TermsNotAccepted as exc:
+        raise ClaimError(exc.code, str(exc)) from None
     try:
         return _claim_cases(user_id=user.pk, case_ids=case_ids)
     except IntegrityError:

@@ -56,6 +56,6 @@ def test_case_list_page_query_count_is_constant(client, subscriber, django_asser
     for _ in range(n):
         ContactFactory(case=CaseFactory())
     client.force_login(subscriber)
-    # 1: session; 2: user; 3: count; 4: page of cases.
-    with django_assert_num_queries(4):
+    # 1: session; 2: user; 3: count; 4: page of cases; 5: the header's "My claims (N)" counter.
+    with django_assert_num_queries(5):
         assert client.get("/cases/").status_code == 200

@@ -241,3 +241,14 @@ def test_other_users_claims_are_not_listed(client_for, subscriber):
     case = CaseFactory()
     services.claim_cases(user=other, case_ids=[case.pk])
     assert client_for(subscriber).get("/api/v3/claims").json()["count"] == 0
+
+
+def test_claim_before_accepting_the_terms_answers_403_with_a_link(client_for, settings):
+    settings.TERMS_VERSION = "2099-01"  # a new version the subscriber has not accepted yet
+    user = UserFactory()
+    case = CaseFactory()
+    response = client_for(user).post(f"/api/v3/cases/{case.pk}/claim")
+    assert response.status_code == 403
+    assert response.json()["code"] == "terms_not_accepted" and response.json()["url"]
+    assert client_for(user).post("/api/v3/cases/claim", {"case_ids": [case.pk]}, format="json").status_code == 403
+    assert not Claim.objects.exists()

@@ -1,0 +1,117 @@
+"""HTML adapters: the "My claims" page and the claim/release form posts (htmx partial or redirect)."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from cases import masking
+from cases.models import Case
+from claims import selectors, services
+from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome
+
+# What each outcome tells the person who clicked.
+OUTCOME_TEXT = {
+    Outcome.CLAIMED: "Claimed — details unlocked",
+    Outcome.ALREADY_CLAIMED: "Already claimed by another subscriber",
+    Outcome.NOT_FOUND: "No such case",
+    Outcome.NOT_CLAIMABLE: "Can no longer be claimed (closed, sold or withdrawn)",
+    Outcome.RELEASED: "Released — details hidden again",
+    Outcome.NOT_CLAIMED: "Was not claimed",
+    Outcome.NOT_OWNER: "Not yours to release",
+}
+OUTCOME_OK = {Outcome.CLAIMED, Outcome.RELEASED}
+NOTHING_SELECTED = "Select at least one case first."
+BAD_SELECTION = f"That selection is not valid (at most {MAX_CASE_IDS} cases)."
+
+
+def my_claims(request: HttpRequest) -> HttpResponse:
+    claims = list(selectors.claim_list_for(user=request.user, status="active"))
+    for claim in claims:  # the masking policy decides, even here: ownership is cases.assigned_to
+        claim.visible = masking.viewer_sees_sensitive(request.user, claim.case)
+    ended = list(selectors.claim_list_for(user=request.user).exclude(status="active")[:20])
+    context = {
+        "claims": claims,
+        "ended": ended,
+        "daily_total_cents": sum(c.daily_price_cents for c in claims),
+        "claim_limit": request.user.claim_limit,
+    }
+    return render(request, "claims/my_claims.html", context)
+
+
+def _selected_ids(request: HttpRequest) -> list[int] | None:
+    raw = request.POST.getlist("case_ids")
+    if not raw or len(raw) > MAX_CASE_IDS or not all(v.isdigit() and 0 < len(v) < 19 for v in raw):
+        return None
+    return list(dict.fromkeys(int(v) for v in raw))
+
+
+def _next_url(request: HttpRequest) -> str:
+    url = request.POST.get("next", "")
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=False):
+        return url
+    return reverse("case_list")
+
+
+def _respond(request: HttpRequest, *, rows: list[dict], error: str = "") -> HttpResponse:
+    if request.htmx:
+        context = {"rows": rows, "error": error}
+        response = render(request, "claims/_claim_results.html", context, status=200)
+        response["HX-Trigger"] = "claimsChanged"  # the case table reloads itself: unmasking shows at once
+        return response
+    if error:
+        messages.error(request, error)
+    for row in rows:
+        level = messages.SUCCESS if row["ok"] else messages.WARNING
+        messages.add_message(request, level, f"Case #{row['case_id']} ({row['where']}): {row['text']}")
+    return HttpResponseRedirect(_next_url(request))
+
+
+def _rows(outcomes: list[services.CaseOutcome]) -> list[dict]:
+    places = {
+        c["id"]: f"{c['county']} County, {c['state']}"
+        for c in Case.objects.filter(pk__in=[o.case_id for o in outcomes]).values("id", "county", "state")
+    }
+    rows = []
+    for o in outcomes:
+        text = OUTCOME_TEXT.get(o.outcome, o.detail)  # limit_reached: the service's message names the limit
+        if o.outcome == Outcome.ALREADY_CLAIMED and o.mine:
+            text = "Already yours"
+        rows.append(
+            {
+                "case_id": o.case_id,
+                "where": places.get(o.case_id, "unknown"),
+                "outcome": o.outcome.value,
+                "text": text,
+                "ok": o.outcome in OUTCOME_OK or o.mine,
+            }
+        )
+    return rows
+
+
+@require_POST
+def claim_selected(request: HttpRequest) -> HttpResponse:
+    case_ids = _selected_ids(request)
+    if case_ids is None:
+        return _respond(request, rows=[], error=NOTHING_SELECTED if not request.POST.get("case_ids") else BAD_SELECTION)
+    try:
+        result = services.claim_cases(user=request.user, case_ids=case_ids)
+    except ClaimBusyError as exc:
+        return _respond(request, rows=[], error=exc.message)
+    except ClaimError as exc:
+        return _respond(request, rows=[], error=exc.message)
+    return _respond(request, rows=_rows(result.outcomes))
+
+
+@require_POST
+def release_selected(request: HttpRequest) -> HttpResponse:
+    case_ids = _selected_ids(request)
+    if case_ids is None:
+        return _respond(request, rows=[], error=NOTHING_SELECTED if not request.POST.get("case_ids") else BAD_SELECTION)
+    try:
+        result = services.claim_release(actor=request.user, case_ids=case_ids, reason="")
+    except ClaimBusyError as exc:
+        return _respond(request, rows=[], error=exc.message)
+    return _respond(request, rows=_rows(result.outcomes))

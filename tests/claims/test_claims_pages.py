@@ -1,0 +1,126 @@
+import pytest
+
+from claims import services
+from claims.models import Claim
+from tests.factories import CaseFactory, secrets_of
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def logged_in(client, subscriber):
+    client.force_login(subscriber)
+    return client
+
+
+def test_my_claims_page_shows_frozen_price_claimed_at_expiry_and_release(logged_in, subscriber, settings, make_case):
+    settings.DEFAULT_DAILY_PRICE_CENTS = 1250
+    settings.CLAIM_MAX_DAYS = 30
+    case = make_case()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    settings.DEFAULT_DAILY_PRICE_CENTS = 9900  # a later price change must not show on the existing claim
+    claim = Claim.objects.get(case=case)
+    html = logged_in.get("/claims/").content.decode()
+    assert "$12.50" in html and "$99.00" not in html
+    assert claim.claimed_at.strftime("%Y-%m-%d %H:%M") in html
+    assert claim.expires_at.strftime("%Y-%m-%d %H:%M") in html
+    assert case.street in html  # owned: unmasked
+    assert 'action="/claims/release/"' in html and "csrfmiddlewaretoken" in html
+    assert "My claims (1)" in html  # the header counter
+
+
+def test_ended_claims_are_listed_masked(logged_in, subscriber, make_case):
+    case = make_case()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    services.claim_release(actor=subscriber, case_ids=[case.pk])
+    html = logged_in.get("/claims/").content.decode()
+    assert "Ended claims" in html and f"Case #{case.pk}" in html
+    assert not [s for s in secrets_of(case) if s in html]
+    assert "My claims (0)" in html
+
+
+def test_claim_selected_with_htmx_answers_per_case_and_triggers_a_table_reload(logged_in, other_subscriber):
+    free, taken = CaseFactory.create_batch(2)
+    services.claim_cases(user=other_subscriber, case_ids=[taken.pk])
+    response = logged_in.post(
+        "/claims/claim/", {"case_ids": [free.pk, taken.pk]}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="claim-results"
+    )
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "claimsChanged"
+    html = response.content.decode()
+    assert f'data-case-id="{free.pk}" data-outcome="claimed"' in html
+    assert f'data-case-id="{taken.pk}" data-outcome="already_claimed"' in html
+    assert "Already claimed by another subscriber" in html
+    assert 'id="nav-claims" hx-swap-oob="true"' in html and "My claims (1)" in html
+
+
+def test_limit_message_on_the_page(logged_in, subscriber):
+    subscriber.claim_limit = 1
+    subscriber.save()
+    a, b = CaseFactory.create_batch(2)
+    response = logged_in.post("/claims/claim/", {"case_ids": [a.pk, b.pk]}, HTTP_HX_REQUEST="true")
+    assert "You have reached your claim limit of 1 cases. Release a case to claim another." in response.content.decode()
+
+
+def test_release_without_htmx_redirects_back_with_messages(logged_in, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    response = logged_in.post("/claims/release/", {"case_ids": [case.pk], "next": "/claims/"}, follow=True)
+    assert response.redirect_chain == [("/claims/", 302)]
+    assert "Released — details hidden again" in response.content.decode()
+    assert not Claim.objects.filter(status="active").exists()
+
+
+def test_next_must_stay_on_this_site(logged_in):
+    case = CaseFactory()
+    response = logged_in.post("/claims/claim/", {"case_ids": [case.pk], "next": "https://evil.example/"})
+    assert response["Location"] == "/cases/"
+
+
+@pytest.mark.parametrize("ids", [[], ["x"], ["-1"], ["1" * 30], [str(i) for i in range(1, 252)]])
+def test_bad_selections_are_refused_politely(logged_in, ids):
+    response = logged_in.post("/claims/claim/", {"case_ids": ids}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and 'class="msg error"' in response.content.decode()
+    assert not Claim.objects.exists()
+
+
+def test_claim_and_release_need_post_and_csrf(client, subscriber):
+    client.force_login(subscriber)
+    assert client.get("/claims/claim/").status_code == 405
+    strict = type(client)(enforce_csrf_checks=True)
+    strict.force_login(subscriber)
+    assert strict.post("/claims/claim/", {"case_ids": [1]}).status_code == 403
+
+
+def test_case_detail_has_claim_then_release_button_and_unmasks(logged_in, subscriber, make_case):
+    case = make_case()
+    html = logged_in.get(f"/cases/{case.pk}/").content.decode()
+    assert 'type="submit">Claim this case · $5.00 a day' in html and case.street not in html
+    response = logged_in.post("/claims/claim/", {"case_ids": [case.pk], "next": f"/cases/{case.pk}/"}, follow=True)
+    html = response.content.decode()
+    assert case.street in html and case.case_number in html
+    assert 'type="submit">Release this case' in html and 'type="submit">Claim this case' not in html
+    logged_in.post("/claims/release/", {"case_ids": [case.pk], "next": f"/cases/{case.pk}/"})
+    html = logged_in.get(f"/cases/{case.pk}/").content.decode()
+    assert case.street not in html and 'type="submit">Claim this case' in html
+
+
+def test_case_detail_of_someone_elses_case_has_no_buttons(logged_in, other_subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=other_subscriber, case_ids=[case.pk])
+    html = logged_in.get(f"/cases/{case.pk}/").content.decode()
+    assert "Claimed by another subscriber" in html
+    assert 'type="submit">Claim this case' not in html and 'type="submit">Release this case' not in html
+
+
+def test_case_list_has_checkboxes_and_claim_release_buttons(logged_in, subscriber, other_subscriber):
+    mine, free, theirs = CaseFactory.create_batch(3)
+    services.claim_cases(user=subscriber, case_ids=[mine.pk])
+    services.claim_cases(user=other_subscriber, case_ids=[theirs.pk])
+    html = logged_in.get("/cases/").content.decode()
+    assert "Claim selected" in html and "Release selected" in html
+    assert f'name="case_ids" value="{mine.pk}"' in html and f'name="case_ids" value="{free.pk}"' in html
+    assert f'name="case_ids" value="{theirs.pk}"' not in html
+    assert 'hx-trigger="claimsChanged from:body"' in html
+    # filters still work alongside
+    assert logged_in.get("/cases/?claimed=mine").content.decode().count('name="case_ids"') == 1
