@@ -9,11 +9,14 @@ from billing import pricing
 class PricingConfig(models.Model):
     """One version of the pricing. Rows are never edited: a change is a new version (the claim keeps its own)."""
 
-    Kind = models.TextChoices("Kind", [(m.value, m.value.title()) for m in pricing.PricingModel])
+    class Kind(models.TextChoices):
+        FLAT = pricing.PricingModel.FLAT.value, "Flat (one daily price)"
+        BANDED = pricing.PricingModel.BANDED.value, "Banded (score bands)"
+        MULTIPLIER = pricing.PricingModel.MULTIPLIER.value, "Multiplier (score × cents, floor, ceiling)"
 
     version = models.PositiveIntegerField(unique=True)
     is_active = models.BooleanField(default=False)
-    model = models.CharField(max_length=16, choices=Kind.choices, default=pricing.PricingModel.BANDED)
+    model = models.CharField(max_length=16, choices=Kind.choices, default=Kind.BANDED)
     currency = models.CharField(max_length=3, default="usd")
     flat_price_cents = models.PositiveIntegerField(default=0, help_text="Flat: the daily price in cents.")
     bands = models.JSONField(

@@ -1,0 +1,268 @@
+import csv
+from collections.abc import Iterator
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+
+from billing import services
+from billing.models import BillingRun, BillingRunFailure, Invoice, InvoiceEvent, InvoiceLine, PricingConfig
+from billing.pdf import money
+
+# A cell starting with one of these is a formula to Excel/LibreOffice/Sheets ("CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_safe(value: object) -> object:
+    """Text that a spreadsheet would run as a formula is prefixed with a quote; numbers pass unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = [
+        "service_date",
+        "case",
+        "case_number",
+        "description",
+        "score",
+        "quantity",
+        "unit_amount_cents",
+        "amount_cents",
+        "credit_for",
+        "claim",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        return False
+
+
+class InvoiceEventInline(admin.TabularInline):
+    model = InvoiceEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "actor", "from_status", "to_status", "reason"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        return False
+
+
+class StatusReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded in the audit."
+    )
+
+
+def _status_action(to_status: str, label: str):
+    def action(modeladmin: "InvoiceAdmin", request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
+        form = StatusReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            done, refused = 0, []
+            for invoice_id in queryset.values_list("pk", flat=True):
+                try:
+                    services.invoice_set_status(
+                        invoice_id=invoice_id,
+                        to_status=to_status,
+                        actor=request.user,
+                        reason=form.cleaned_data["reason"],
+                    )
+                    done += 1
+                except services.BillingError as exc:
+                    refused.append(f"#{invoice_id}: {exc}")
+            if done:
+                modeladmin.message_user(request, f"{label}: {done} invoice(s).", messages.SUCCESS)
+            if refused:
+                modeladmin.message_user(request, "Refused — " + "; ".join(refused[:20]), messages.ERROR)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/billing/invoice_status_action.html",
+            {
+                **modeladmin.admin_site.each_context(request),
+                "title": f"{label}: give a reason",
+                "label": label,
+                "form": form,
+                "invoices": queryset,
+                "action": request.POST.get("action"),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "opts": modeladmin.model._meta,
+            },
+        )
+
+    action.__name__ = f"mark_{to_status}"
+    return admin.action(description=f"{label} (with a reason)…", permissions=["change"])(action)
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ["number", "user", "invoice_date", "total", "status", "due_date", "paid_at"]
+    list_filter = ["status", "invoice_date", "currency"]
+    date_hierarchy = "invoice_date"
+    search_fields = ["number", "user__email"]
+    list_select_related = ["user"]
+    inlines = [InvoiceLineInline, InvoiceEventInline]
+    actions = [
+        _status_action(Invoice.Status.PAID, "Mark paid"),
+        _status_action(Invoice.Status.FAILED, "Mark failed"),
+        _status_action(Invoice.Status.VOID, "Void"),
+        "export_csv",
+    ]
+    readonly_fields = [f.name for f in Invoice._meta.fields]
+
+    @admin.display(description="Total", ordering="total_cents")
+    def total(self, invoice: Invoice) -> str:
+        return money(invoice.total_cents, invoice.currency)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # invoices come from the daily job only
+
+    def has_delete_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        return False  # history: void instead
+
+    @admin.action(description="Export lines as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> StreamingHttpResponse:
+        writer = csv.writer(_Echo())
+        header = [
+            "invoice_number",
+            "user_email",
+            "invoice_date",
+            "status",
+            "currency",
+            "invoice_total_cents",
+            "service_date",
+            "case_number",
+            "description",
+            "quantity",
+            "unit_amount_cents",
+            "amount_cents",
+            "score",
+        ]
+
+        def rows() -> Iterator[str]:
+            yield writer.writerow(header)
+            lines = (
+                InvoiceLine.objects.filter(invoice__in=queryset)
+                .select_related("invoice__user")
+                .order_by("invoice__invoice_date", "invoice_id", "id")
+            )
+            for line in lines.iterator(chunk_size=2000):
+                inv = line.invoice
+                yield writer.writerow(
+                    [
+                        csv_safe(v)
+                        for v in (
+                            inv.number,
+                            inv.user.email,
+                            inv.invoice_date.isoformat(),
+                            inv.status,
+                            inv.currency,
+                            inv.total_cents,
+                            line.service_date.isoformat(),
+                            line.case_number,
+                            line.description,
+                            line.quantity,
+                            line.unit_amount_cents,
+                            line.amount_cents,
+                            line.score,
+                        )
+                    ]
+                )
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="invoice-lines.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class PricingConfigForm(forms.ModelForm):
+    class Meta:
+        model = PricingConfig
+        fields = [
+            "model",
+            "currency",
+            "flat_price_cents",
+            "bands",
+            "cents_per_point",
+            "floor_cents",
+            "ceiling_cents",
+            "note",
+        ]
+
+
+@admin.register(PricingConfig)
+class PricingConfigAdmin(admin.ModelAdmin):
+    """Saving publishes a new version and makes it active; versions are never edited (claims keep theirs)."""
+
+    form = PricingConfigForm
+    list_display = ["version", "is_active", "model", "currency", "created_by", "created_at", "note"]
+    list_filter = ["is_active", "model"]
+
+    def has_change_permission(self, request: HttpRequest, obj: PricingConfig | None = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: PricingConfig | None = None) -> bool:
+        return False
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        active = PricingConfig.objects.filter(is_active=True).first()
+        if active is None:
+            from billing.pricing import DEFAULT_BANDS, bands_to_data
+
+            return {"model": "banded", "currency": "usd", "bands": bands_to_data(DEFAULT_BANDS)}
+        return {name: getattr(active, name) for name in PricingConfigForm.Meta.fields if name != "note"}
+
+    def save_model(self, request: HttpRequest, obj: PricingConfig, form: forms.Form, change: bool) -> None:
+        published = services.pricing_config_publish(
+            actor=request.user, **{name: form.cleaned_data[name] for name in PricingConfigForm.Meta.fields}
+        )
+        obj.pk, obj.version, obj.is_active = published.pk, published.version, True
+        obj._state.adding = False
+
+
+@admin.register(BillingRun)
+class BillingRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "trigger",
+        "first_day",
+        "last_day",
+        "started_at",
+        "finished_at",
+        "invoices",
+        "lines",
+        "failures",
+    ]
+    list_filter = ["trigger"]
+    readonly_fields = [f.name for f in BillingRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(BillingRunFailure)
+class BillingRunFailureAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "run", "user"]
+    readonly_fields = [f.name for f in BillingRunFailure._meta.fields]
+    search_fields = ["user__email"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
