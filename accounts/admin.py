@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.models import User
+from claims.admin import release_all_claims
 
 
 @admin.register(User)
@@ -10,6 +11,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["email", "role", "claim_limit", "billing_active", "is_active", "date_joined", "last_login"]
     list_filter = ["role", "billing_active", "is_active", "is_staff"]
     list_editable = ["claim_limit"]
+    actions = [release_all_claims]
     search_fields = ["email", "first_name", "last_name"]
     readonly_fields = ["date_joined", "last_login", "terms_version", "terms_accepted_at"]
     fieldsets = (

@@ -1,0 +1,147 @@
+"""Back office for claims. Every change goes through claims.services, so it is locked and audited."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from accounts.models import User
+from claims import services
+from claims.models import Claim, ClaimEvent
+
+ADMIN_RELEASE_REASON = "Released by staff in the back office"
+
+
+class ReassignForm(forms.Form):
+    to_user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("email"), label="New owner")
+    reason = forms.CharField(max_length=200, help_text="Recorded in the audit trail and told to both users.")
+
+
+@admin.register(Claim)
+class ClaimAdmin(admin.ModelAdmin):
+    list_display = ["id", "case_link", "user", "status", "daily_price", "claimed_at", "expires_at", "released_at"]
+    list_filter = ["status", ("user", admin.RelatedOnlyFieldListFilter), "claimed_at", "released_at", "expires_at"]
+    search_fields = ["user__email", "case__case_number", "case__county", "=case__id", "release_reason"]
+    date_hierarchy = "claimed_at"
+    list_select_related = ["user", "case"]
+    ordering = ["-claimed_at", "-id"]
+    actions = ["release_claims", "reassign_claims"]
+    # Only the expiry is edited here (through claim_set_expiry); everything else is history.
+    fields = [
+        "case",
+        "user",
+        "status",
+        "claimed_at",
+        "expires_at",
+        "released_at",
+        "release_reason",
+        "score_at_claim",
+        "daily_price_cents",
+        "currency",
+        "pricing_version",
+        "expiry_warned_for",
+    ]
+    readonly_fields = [f for f in fields if f != "expires_at"]
+    show_full_result_count = False
+
+    @admin.display(description="Case", ordering="case_id")
+    def case_link(self, obj: Claim) -> str:
+        return f"#{obj.case_id} {obj.case.county}, {obj.case.state}"
+
+    @admin.display(description="Daily price", ordering="daily_price_cents")
+    def daily_price(self, obj: Claim) -> str:
+        return f"{obj.daily_price_cents // 100}.{obj.daily_price_cents % 100:02d} {obj.currency.upper()}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # claims start through claim_cases only (locks, limits, frozen price, audit)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Claim | None = None) -> bool:
+        return False  # history: billing and the audit trail point at claims
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Claim | None = None) -> list[str]:
+        if obj is not None and obj.status != Claim.Status.ACTIVE:
+            return self.fields  # an ended claim has no expiry left to change
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Claim, form: forms.ModelForm, change: bool) -> None:
+        changed = change and "expires_at" in form.changed_data
+        if changed and not services.claim_set_expiry(actor=request.user, claim=obj, expires_at=obj.expires_at):
+            self.message_user(request, services.CLAIM_NOT_ACTIVE, messages.ERROR)
+
+    @admin.action(description="Release selected claims", permissions=["change"])
+    def release_claims(self, request: HttpRequest, queryset: QuerySet[Claim]) -> None:
+        case_ids = list(queryset.filter(status=Claim.Status.ACTIVE).values_list("case_id", flat=True))
+        try:
+            result = services.claim_release(actor=request.user, case_ids=case_ids, reason=ADMIN_RELEASE_REASON)
+        except services.ClaimBusyError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        released = result.count(services.Outcome.RELEASED)
+        self.message_user(request, f"Released {released} claim{'s' if released != 1 else ''}.", messages.SUCCESS)
+
+    @admin.action(description="Reassign to…", permissions=["change"])
+    def reassign_claims(self, request: HttpRequest, queryset: QuerySet[Claim]) -> HttpResponse | None:
+        claims = list(queryset.filter(status=Claim.Status.ACTIVE).select_related("user", "case"))
+        if not claims:
+            self.message_user(request, "Select at least one active claim.", messages.WARNING)
+            return None
+        form = ReassignForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            to_user, reason = form.cleaned_data["to_user"], form.cleaned_data["reason"]
+            moved, refused = 0, []
+            for claim in claims:
+                try:
+                    services.claim_reassign(actor=request.user, claim=claim, to_user=to_user, reason=reason)
+                    moved += 1
+                except services.ClaimError as exc:
+                    refused.append(f"claim #{claim.pk}: {exc.message}")
+            if moved:
+                self.message_user(request, f"Reassigned {moved} claim(s) to {to_user.email}.", messages.SUCCESS)
+            if refused:
+                self.message_user(request, "Not reassigned — " + "; ".join(refused), messages.ERROR)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reassign claims",
+            "opts": self.model._meta,
+            "claims": claims,
+            "form": form,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/claims/claim/reassign.html", context)
+
+
+@admin.register(ClaimEvent)
+class ClaimEventAdmin(admin.ModelAdmin):
+    """The audit trail: readable by staff with view permission, changeable by nobody."""
+
+    list_display = ["created_at", "action", "case_id", "claim_id", "actor", "from_user", "to_user", "reason"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["=case__id", "=claim__id", "actor__email", "from_user__email", "to_user__email", "reason"]
+    date_hierarchy = "created_at"
+    list_select_related = ["actor", "from_user", "to_user"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ClaimEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ClaimEvent | None = None) -> bool:
+        return False
+
+
+@admin.action(description="Release all claims of the selected users", permissions=["change"])
+def release_all_claims(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    """A UserAdmin action (registered in accounts/admin.py)."""
+    total = 0
+    for user in queryset:
+        try:
+            total += services.claims_release_all_for_user(
+                actor=request.user, user=user, reason=f"All claims released by staff ({request.user.email})"
+            )
+        except services.ClaimError as exc:
+            modeladmin.message_user(request, f"{user.email}: {exc.message}", messages.ERROR)
+    modeladmin.message_user(request, f"Released {total} claim{'s' if total != 1 else ''}.", messages.SUCCESS)

@@ -1,0 +1,130 @@
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+from claims import services
+from claims.models import Claim, ClaimEvent
+from tests.factories import CaseFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client_(client):
+    admin = UserFactory(email="root@example.com", is_superuser=True)
+    client.force_login(admin)
+    client.admin = admin
+    return client
+
+
+def test_claims_changelist_filters_and_search(admin_client_, subscriber):
+    cases = CaseFactory.create_batch(2)
+    services.claim_cases(user=subscriber, case_ids=[c.pk for c in cases])
+    for query in ("", "?status__exact=active", f"?user__id__exact={subscriber.pk}", "?q=sub%40example.com"):
+        response = admin_client_.get(f"/admin/claims/claim/{query}")
+        assert response.status_code == 200, query
+    assert "sub@example.com" in admin_client_.get("/admin/claims/claim/?q=sub%40example.com").content.decode()
+
+
+def test_release_action_releases_and_audits(admin_client_, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+    response = admin_client_.post(
+        "/admin/claims/claim/", {"action": "release_claims", ACTION_CHECKBOX_NAME: [claim.pk]}, follow=True
+    )
+    assert "Released 1 claim." in response.content.decode()
+    claim.refresh_from_db()
+    assert claim.status == "released"
+    event = ClaimEvent.objects.get(action="released")
+    assert (event.actor, event.from_user) == (admin_client_.admin, subscriber)
+
+
+def test_reassign_action_shows_a_form_then_reassigns_with_reason(admin_client_, subscriber, other_subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+    form = admin_client_.post("/admin/claims/claim/", {"action": "reassign_claims", ACTION_CHECKBOX_NAME: [claim.pk]})
+    assert form.status_code == 200 and "New owner" in form.content.decode()
+    assert Claim.objects.get().user == subscriber  # nothing happens before the form is submitted
+    response = admin_client_.post(
+        "/admin/claims/claim/",
+        {
+            "action": "reassign_claims",
+            ACTION_CHECKBOX_NAME: [claim.pk],
+            "apply": "Reassign",
+            "to_user": other_subscriber.pk,
+            "reason": "Territory change",
+        },
+        follow=True,
+    )
+    assert "Reassigned 1 claim(s) to other@example.com." in response.content.decode()
+    new = Claim.objects.get(status="active")
+    assert new.user == other_subscriber
+    event = ClaimEvent.objects.get(action="reassigned")
+    assert (event.from_user, event.to_user, event.reason) == (subscriber, other_subscriber, "Territory change")
+
+
+def test_reassign_refused_over_the_new_owners_limit_is_reported(admin_client_, subscriber, other_subscriber):
+    other_subscriber.claim_limit = 1
+    other_subscriber.save()
+    a, b = CaseFactory.create_batch(2)
+    services.claim_cases(user=other_subscriber, case_ids=[a.pk])
+    services.claim_cases(user=subscriber, case_ids=[b.pk])
+    claim = Claim.objects.get(case=b)
+    response = admin_client_.post(
+        "/admin/claims/claim/",
+        {
+            "action": "reassign_claims",
+            ACTION_CHECKBOX_NAME: [claim.pk],
+            "apply": "Reassign",
+            "to_user": other_subscriber.pk,
+            "reason": "x",
+        },
+        follow=True,
+    )
+    assert "has reached their claim limit of 1 cases" in response.content.decode()
+    assert Claim.objects.get(case=b, status="active").user == subscriber
+
+
+def test_user_admin_release_all_claims_action(admin_client_, subscriber):
+    cases = CaseFactory.create_batch(3)
+    services.claim_cases(user=subscriber, case_ids=[c.pk for c in cases])
+    response = admin_client_.post(
+        "/admin/accounts/user/", {"action": "release_all_claims", ACTION_CHECKBOX_NAME: [subscriber.pk]}, follow=True
+    )
+    assert "Released 3 claims." in response.content.decode()
+    assert not Claim.objects.filter(status="active").exists()
+    assert ClaimEvent.objects.filter(action="released", actor=admin_client_.admin).count() == 3
+
+
+def test_claim_limit_is_editable_in_the_user_admin(admin_client_, subscriber):
+    html = admin_client_.get(f"/admin/accounts/user/{subscriber.pk}/change/").content.decode()
+    assert 'name="claim_limit"' in html
+
+
+def test_staff_sets_a_claims_expiry_and_nothing_else(admin_client_, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+    html = admin_client_.get(f"/admin/claims/claim/{claim.pk}/change/").content.decode()
+    assert 'name="expires_at_0"' in html and 'name="daily_price_cents"' not in html
+    response = admin_client_.post(
+        f"/admin/claims/claim/{claim.pk}/change/", {"expires_at_0": "2030-01-02", "expires_at_1": "03:04:05"}
+    )
+    assert response.status_code == 302
+    claim.refresh_from_db()
+    assert claim.expires_at.isoformat() == "2030-01-02T03:04:05+00:00"
+
+
+def test_audit_trail_admin_is_read_only_for_everyone(admin_client_, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    event = ClaimEvent.objects.get()
+    assert admin_client_.get("/admin/claims/claimevent/").status_code == 200
+    assert admin_client_.get("/admin/claims/claimevent/add/").status_code == 403
+    assert admin_client_.get(f"/admin/claims/claimevent/{event.pk}/delete/").status_code == 403
+    response = admin_client_.post(f"/admin/claims/claimevent/{event.pk}/change/", {"reason": "rewritten"})
+    assert response.status_code == 403
+    event.refresh_from_db()
+    assert event.reason == ""
+    assert admin_client_.get("/admin/claims/claim/add/").status_code == 403
