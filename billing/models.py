@@ -156,6 +156,10 @@ class InvoiceLine(models.Model):
                 condition=Q(credit_for__isnull=True),
                 name="line_one_per_invoice_case_day",
             ),
+            # A charge is credited at most once.
+            models.UniqueConstraint(
+                fields=["credit_for"], condition=Q(credit_for__isnull=False), name="line_one_credit_per_line"
+            ),
             models.CheckConstraint(
                 condition=Q(amount_cents=models.F("quantity") * models.F("unit_amount_cents")),
                 name="line_amount_is_quantity_times_unit",

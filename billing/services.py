@@ -54,6 +54,8 @@ ERR_MIXED_CURRENCY = "Claims in more than one currency on {day}: {currencies}. O
 ERR_NOT_READY = "{day} cannot be billed yet: it (and the grace period after it) has not ended."
 ERR_BAD_TRANSITION = "An invoice that is {from_status} cannot become {to_status}."
 ERR_REASON_REQUIRED = "A reason is required."
+ERR_NOT_A_CHARGE = "Only a charge line can be credited, once."
+ERR_NO_LATER_INVOICE = "There is no later open invoice for this user to carry the credit; try again after the next run."
 
 
 class BillingError(Exception):
@@ -424,6 +426,54 @@ def invoice_mark_failed(*, invoice_id: int, actor: User | None, reason: str) -> 
 
 def invoice_void(*, invoice_id: int, actor: User | None, reason: str) -> Invoice:
     return invoice_set_status(invoice_id=invoice_id, to_status=Invoice.Status.VOID, actor=actor, reason=reason)
+
+
+def invoice_line_credit(*, line_id: int, actor: User | None, reason: str) -> InvoiceLine:
+    """Correct a charge: a credit line (the negative amount, pointing at the charge) on the user's latest open
+    invoice after the charged one. The charge itself never changes; the carrying invoice's totals follow its lines."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise BillingError(ERR_REASON_REQUIRED)
+    with transaction.atomic():
+        charge = InvoiceLine.objects.select_related("invoice").get(pk=line_id)
+        if charge.credit_for_id is not None or charge.amount_cents <= 0 or charge.credits.exists():
+            raise BillingError(ERR_NOT_A_CHARGE)
+        carrier = (
+            Invoice.objects.select_for_update()
+            .filter(
+                user_id=charge.invoice.user_id,
+                invoice_date__gt=charge.invoice.invoice_date,
+                currency=charge.invoice.currency,
+                status__in=[Invoice.Status.DRAFT, Invoice.Status.OPEN],
+            )
+            .order_by("-invoice_date")
+            .first()
+        )
+        if carrier is None:
+            raise BillingError(ERR_NO_LATER_INVOICE)
+        credit = InvoiceLine.objects.create(
+            invoice=carrier,
+            claim_id=charge.claim_id,
+            case_id=charge.case_id,
+            case_number=charge.case_number,
+            description=f"Credit for {charge.description} ({reason})"[:200],
+            service_date=charge.service_date,
+            quantity=charge.quantity,
+            unit_amount_cents=-charge.unit_amount_cents,
+            amount_cents=-charge.amount_cents,
+            score=charge.score,
+            credit_for=charge,
+        )
+        subtotal = carrier.subtotal_cents - charge.amount_cents
+        Invoice.objects.filter(pk=carrier.pk).update(subtotal_cents=subtotal, total_cents=subtotal + carrier.tax_cents)
+        InvoiceEvent.objects.create(
+            invoice=carrier,
+            actor=actor,
+            from_status=carrier.status,
+            to_status=carrier.status,
+            reason=f"Credit of line #{charge.pk} ({charge.invoice.number}): {reason}"[:500],
+        )
+    return credit
 
 
 # --- Pricing ----------------------------------------------------------------------------------------------

@@ -200,3 +200,25 @@ def test_beat_schedules_the_daily_job_at_00_15(settings):
     assert entry["task"] == "billing.tasks.bill_daily_task"
     assert (entry["schedule"].hour, entry["schedule"].minute) == ({0}, {15})
     assert settings.CELERY_TIMEZONE == settings.BILLING_TIME_ZONE
+
+
+def test_a_correction_is_a_credit_line_on_a_later_invoice_and_totals_follow(staff_user):
+    from billing.services import invoice_line_credit
+
+    claim = ClaimFactory(claimed_at=local(D, 9), daily_price_cents=1500)
+    run_on(D + timedelta(days=1))
+    charge = InvoiceLine.objects.get(service_date=D)
+    with pytest.raises(BillingError, match="no later open invoice"):
+        invoice_line_credit(line_id=charge.pk, actor=staff_user, reason="case withdrawn")
+    run_on(D + timedelta(days=2))
+    credit = invoice_line_credit(line_id=charge.pk, actor=staff_user, reason="case withdrawn")
+    later = Invoice.objects.get(user=claim.user, invoice_date=D + timedelta(days=1))
+    assert (credit.invoice_id, credit.amount_cents, credit.credit_for_id) == (later.pk, -1500, charge.pk)
+    assert (later.subtotal_cents, later.total_cents) == (0, 0)  # 1500 charge for D+1, -1500 credit for D
+    assert Invoice.objects.get(pk=charge.invoice_id).total_cents == 1500  # history untouched
+    assert InvoiceEvent.objects.filter(invoice=later, actor=staff_user, reason__contains="case withdrawn").exists()
+    with pytest.raises(BillingError, match="once"):
+        invoice_line_credit(line_id=charge.pk, actor=staff_user, reason="again")
+    from tests.billing.helpers import assert_ledger_consistent
+
+    assert_ledger_consistent()

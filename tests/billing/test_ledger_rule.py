@@ -163,7 +163,7 @@ def claim_sets(draw):
     return spans
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(claim_sets(), st.sampled_from(ZONES))
 def test_rule_matches_the_oracle_for_random_claims(spans, tz):
     pairs, result = computed(spans, tz)
