@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import include, path, reverse
 from django.utils.http import urlencode
@@ -11,6 +12,9 @@ from jsn import views
 @login_not_required
 def admin_login(request):
     """The admin uses the site's login (allauth), so lockouts and verification apply there too."""
+    if request.user.is_authenticated:
+        # Logged in but not staff: sending them to the login page would bounce straight back here.
+        raise PermissionDenied("The back office is for JSN staff.")
     next_url = request.GET.get("next") or reverse("admin:index")
     return redirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
 

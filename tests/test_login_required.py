@@ -80,3 +80,11 @@ def test_login_required_urls_refuse_anonymous(client, route):
 def test_admin_uses_the_site_login(client):
     response = client.get("/admin/", follow=True)
     assert response.redirect_chain[-1][0].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.django_db
+def test_subscriber_gets_403_from_the_admin_not_a_redirect_loop(client, subscriber):
+    client.force_login(subscriber)
+    response = client.get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) <= 1
