@@ -9,11 +9,13 @@ Invariants (RELIABILITY.md L1–L3):
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.message import make_msgid
@@ -53,6 +55,7 @@ ERR_LINK_INVALID = "This download link is invalid."
 ERR_LINK_EXPIRED = "This download link has expired. Open your received leads to get a new one."
 ERR_LINK_OTHER_USER = "This download link belongs to another account."
 ERR_NOT_RECEIVED = "This lead was not delivered to you."
+ERR_RATE_LIMITED = "Too many downloads. Try again later."
 
 
 class LeadError(Exception):
@@ -60,7 +63,9 @@ class LeadError(Exception):
 
 
 class DownloadRefused(LeadError):
-    pass
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _hours() -> int:
@@ -590,10 +595,26 @@ def lead_download_token(*, delivery: Delivery) -> str:
     return signing.dumps({"d": delivery.pk, "u": delivery.subscriber_id}, salt=DOWNLOAD_SALT, compress=False)
 
 
+def _download_rate_limited(*, user: User) -> bool:
+    """Count one attempt in the user's hourly window (shared cache, so it holds across processes)."""
+    limit = int(getattr(settings, "DOCUMENT_RATE_LIMIT_PER_HOUR", 60))
+    window = int(time.time()) // 3600
+    key = f"leads:download-rl:{user.pk}:{window}"
+    cache.add(key, 0, timeout=3600 + 60)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=3600 + 60)
+        count = 1
+    return count > limit
+
+
 def lead_download_resolve(*, token: str, user: User, ip: str | None = None) -> Delivery:
     """The delivery a download link grants to `user`, or DownloadRefused. Every attempt is logged."""
     delivery_id = None
     try:
+        if _download_rate_limited(user=user):
+            raise DownloadRefused(ERR_RATE_LIMITED, status=429)
         try:
             data = signing.loads(token, salt=DOWNLOAD_SALT, max_age=DOWNLOAD_LINK_MAX_AGE)
         except signing.SignatureExpired:

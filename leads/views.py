@@ -60,13 +60,19 @@ def received(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _quiet(response: HttpResponse) -> HttpResponse:
+    """Mark as logged so django.request does not log the path, which carries the signed token."""
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
 def download(request: HttpRequest, token: str) -> HttpResponse:
     try:
         delivery = services.lead_download_resolve(token=token, user=request.user, ip=request.META.get("REMOTE_ADDR"))
     except services.DownloadRefused as exc:
-        response = render(request, "leads/download_refused.html", {"reason": str(exc)}, status=403)
+        response = render(request, "leads/download_refused.html", {"reason": str(exc)}, status=exc.status)
         response["Cache-Control"] = "no-store"
-        return response
+        return _quiet(response)
     lead = delivery.lead
     response = FileResponse(
         lead.pdf.open("rb"), as_attachment=True, filename=f"lead-{lead.pk}.pdf", content_type="application/pdf"

@@ -127,3 +127,11 @@ def test_leads_per_plz_last_month(client, grant, subscriber):
         page = client.get(reverse("leads_subscriptions")).content.decode()
     assert "Leads per PLZ in February 2026" in page
     assert "<td>10115</td><td>3</td><td>3</td>" in page
+
+
+def test_downloads_are_rate_limited_per_user(client, two_agents, settings):
+    settings.DOCUMENT_RATE_LIMIT_PER_HOUR = 2
+    first, _later = two_agents
+    client.force_login(first.subscriber)
+    url = reverse("leads_download", args=[lead_download_token(delivery=first)])
+    assert [client.get(url).status_code for _ in range(3)] == [200, 200, 429]
