@@ -11,7 +11,7 @@ from cases.models import Document
 from jsn.lib.api import ApiError
 
 
-class ErrorSerializer(serializers.Serializer):
+class DocumentLinkErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     detail = serializers.CharField()
 
@@ -28,9 +28,9 @@ class DocumentLinkCreateApi(APIView):
         request=None,
         responses={
             201: OutputSerializer,
-            403: OpenApiResponse(ErrorSerializer, description="`not_owner`: claim the case first."),
-            404: OpenApiResponse(ErrorSerializer, description="`not_found`: no such document."),
-            429: OpenApiResponse(ErrorSerializer, description="`rate_limited`: see the Retry-After header."),
+            403: OpenApiResponse(DocumentLinkErrorSerializer, description="`not_owner`: claim the case first."),
+            404: OpenApiResponse(DocumentLinkErrorSerializer, description="`not_found`: no such document."),
+            429: OpenApiResponse(DocumentLinkErrorSerializer, description="`rate_limited`: see Retry-After."),
         },
     )
     def post(self, request: Request, document_id: int) -> Response:
