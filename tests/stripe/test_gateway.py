@@ -319,3 +319,32 @@ def test_item_period_must_be_aware(fake_stripe, subscriber):
             period_end=datetime(2026, 11, 21),
         )
     assert fake_stripe.log == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_customer_ensure_from_eight_threads_creates_one_customer(fake_stripe, subscriber):
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(8)
+    ids: list[str] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait(timeout=30)
+            ids.append(stripe_gateway.customer_ensure(user=subscriber).id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert len(ids) == 8
+    assert len(set(ids)) == 1
+    assert len(fake_stripe.of_type("customer")) == 1
+    assert Customer.objects.filter(subscriber=subscriber).count() == 1
