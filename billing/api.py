@@ -2,7 +2,7 @@
 
 from datetime import date, timedelta
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAdminUser
@@ -51,6 +51,13 @@ class InvoiceOutputSerializer(serializers.Serializer):
     line_count = serializers.IntegerField()
 
 
+class InvoicePageOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = InvoiceOutputSerializer(many=True)
+
+
 class InvoiceDetailOutputSerializer(InvoiceOutputSerializer):
     line_count = serializers.SerializerMethodField()
     lines = InvoiceLineOutputSerializer(many=True, source="lines.all")
@@ -62,7 +69,14 @@ class InvoiceDetailOutputSerializer(InvoiceOutputSerializer):
 class InvoiceListApi(APIView):
     """Your invoices, newest first."""
 
-    @extend_schema(responses=InvoiceOutputSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("page", int, required=False),
+            OpenApiParameter("page_size", int, required=False, description="At most 100."),
+        ],
+        responses=InvoicePageOutputSerializer,
+        operation_id="billing_invoices_list",
+    )
     def get(self, request: Request) -> Response:
         paginator = InvoicePagination()
         page = paginator.paginate_queryset(selectors.invoice_list_for(user=request.user), request, view=self)
