@@ -217,7 +217,7 @@ class CaseClaimApi(APIView):
             elif outcome.outcome == Outcome.ALREADY_CLAIMED:
                 extra = {"mine": outcome.mine}
             raise ApiError(OUTCOME_STATUS[outcome.outcome], outcome.outcome.value, outcome.detail, **extra)
-        claim = selectors.claim_for_owner(user=request.user, claim_id=outcome.claim_id)
+        claim = result.claims[0]  # carries its case (locked and updated in the service): no re-read
         return Response(ClaimOutputSerializer(claim, context={"request": request}).data, status=201)
 
 

@@ -14,9 +14,5 @@ def claim_list_for(*, user: User, status: str | None = None) -> QuerySet[Claim]:
     return qs.order_by("-claimed_at", "-id")
 
 
-def claim_for_owner(*, user: User, claim_id: int) -> Claim:
-    return Claim.objects.select_related("case").get(pk=claim_id, user=user)
-
-
 def active_claim_count(*, user: User) -> int:
     return Claim.objects.filter(user=user, status=Claim.Status.ACTIVE).count()

@@ -219,7 +219,8 @@ def _claim_cases(*, user_id: int, case_ids: list[int]) -> ClaimResult:
         cases = list(
             Case.objects.select_for_update(of=("self",))
             .filter(pk__in=case_ids)
-            .only("id", "score", "status", "stage", "assigned_to_id")
+            # The public location fields and street ride along so the API can answer without re-reading.
+            .only("id", "score", "status", "stage", "assigned_to_id", "county", "state", "city", "zip_code", "street")
             .annotate(
                 active_claims=_active_claims_of(user.pk),
                 has_active_claim=Exists(Claim.objects.filter(case_id=OuterRef("pk"), status=Claim.Status.ACTIVE)),
@@ -279,7 +280,9 @@ def _claim_cases(*, user_id: int, case_ids: list[int]) -> ClaimResult:
                 )
                 for claim in claims
             )
-            for claim in claims:
+            for claim, case in zip(claims, to_claim, strict=True):
+                case.assigned_to_id, case.assigned_at = user.pk, now  # in step with the row just updated
+                claim.case = case
                 outcomes[claim.case_id] = CaseOutcome(claim.case_id, Outcome.CLAIMED, CLAIMED, claim.pk, mine=True)
     return ClaimResult(
         outcomes=[outcomes[case_id] for case_id in case_ids],

@@ -187,6 +187,18 @@ def test_claims_count(client_for, subscriber):
     assert client_for(subscriber).get("/api/v3/claims/count").json() == {"active": 2, "claim_limit": 5, "remaining": 3}
 
 
+def test_single_claim_api_query_budget(api_client, subscriber):
+    """Through the API too: 6 statements (the service's), no re-read for the 201 body."""
+    case = CaseFactory()
+    api_client.force_authenticate(subscriber)
+    with CaptureQueriesContext(connection) as ctx:
+        response = api_client.post(f"/api/v3/cases/{case.pk}/claim")
+    assert response.status_code == 201 and response.json()["street"] == case.street
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    statements = [q for q in ctx.captured_queries if not q["sql"].startswith(control)]
+    assert len(statements) <= 6, [q["sql"][:80] for q in statements]
+
+
 def test_single_claim_query_budget(subscriber):
     """The claim path stays within the issue's budget of 6 SQL statements per single claim, not counting the
     transaction's own BEGIN/COMMIT (or the test's savepoints)."""
