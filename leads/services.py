@@ -82,11 +82,12 @@ class ImportResult:
 
 
 def _lead_existing(*, digest: str, dialfire_id: str | None) -> Lead | None:
-    if dialfire_id:
-        lead = Lead.objects.filter(dialfire_id=dialfire_id).first()
-        if lead is not None:
-            return lead
-    return Lead.objects.filter(sha256=digest).first()
+    match = Q(sha256=digest) | Q(dialfire_id=dialfire_id) if dialfire_id else Q(sha256=digest)
+    found = list(Lead.objects.filter(match)[:2])
+    # Both may match different leads (a new contact id with a known PDF, or the reverse): the id wins.
+    return next(
+        (lead for lead in found if dialfire_id and lead.dialfire_id == dialfire_id), found[0] if found else None
+    )
 
 
 def lead_import_pdf(
@@ -128,9 +129,14 @@ def lead_import_pdf(
 
     # The file is written before the row, so a row never points at a missing file; a race loser removes its copy.
     lead.pdf.save(f"{digest}.pdf", ContentFile(content), save=False)
+    ready = lead.status == Lead.Status.READY
+    if ready:  # planned in the same transaction as the insert: one commit, and a race loser plans nothing
+        lead.status, lead.distributed_at = Lead.Status.DISTRIBUTED, now
     try:
         with transaction.atomic():
             lead.save()
+            if ready:
+                _lead_plan(lead=lead, now=now)
             action = (
                 LeadEvent.Action.QUARANTINED if lead.status == Lead.Status.QUARANTINED else LeadEvent.Action.IMPORTED
             )
@@ -150,9 +156,6 @@ def lead_import_pdf(
 
     if lead.status == Lead.Status.QUARANTINED:
         logger.warning("lead %s quarantined: %s", lead.pk, lead.quarantine_reason)
-    if lead.status == Lead.Status.READY:
-        lead_distribute(lead_id=lead.pk, now=now)
-        lead.refresh_from_db()
     return ImportResult(lead, created=True)
 
 
@@ -180,6 +183,41 @@ def _rotation_locked(*, plz: str) -> PlzRotation:
     return rotation
 
 
+def _lead_plan(*, lead: Lead, now: datetime) -> int:
+    """Create the lead's deliveries (inside the caller's transaction); returns how many."""
+    subscriptions = (
+        PlzSubscription.objects.filter(eligible_subscriptions_q(now), plz=lead.plz, user__is_active=True)
+        .order_by("created_at", "id")
+        .values_list("user_id", flat=True)
+    )
+    user_ids = list(dict.fromkeys(subscriptions))
+    deliveries: list[Delivery] = []
+    first_id = None
+    if user_ids:
+        rotation = _rotation_locked(plz=lead.plz)
+        turns = dict(rotation.turns)
+        for uid in user_ids:
+            turns.setdefault(str(uid), {"turn": None, "joined": rotation.counter})
+        first_id = min(user_ids, key=lambda uid: _rotation_key(turns, uid, user_ids.index(uid)))
+        rotation.counter += 1
+        turns[str(first_id)] = {"turn": rotation.counter, "at": now.isoformat()}
+        rotation.turns = turns
+        rotation.save(update_fields=["counter", "turns", "updated_at"])
+        window_end = now + timedelta(hours=_hours())
+        for uid in user_ids:
+            is_first = uid == first_id
+            deliveries.append(
+                Delivery(
+                    lead=lead,
+                    subscriber_id=uid,
+                    position=Delivery.Position.FIRST if is_first else Delivery.Position.OTHER,
+                    due_at=now if is_first else window_end,
+                )
+            )
+        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    return len(deliveries)
+
+
 def lead_distribute(*, lead_id: int, now: datetime | None = None) -> int:
     """Plan the deliveries of a ready lead; returns how many were planned (0 if it was not ready).
 
@@ -191,40 +229,11 @@ def lead_distribute(*, lead_id: int, now: datetime | None = None) -> int:
         lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
         if lead is None or lead.status != Lead.Status.READY or not lead.plz:
             return 0
-        subscriptions = (
-            PlzSubscription.objects.filter(eligible_subscriptions_q(now), plz=lead.plz, user__is_active=True)
-            .order_by("created_at", "id")
-            .values_list("user_id", flat=True)
-        )
-        user_ids = list(dict.fromkeys(subscriptions))
-        deliveries: list[Delivery] = []
-        first_id = None
-        if user_ids:
-            rotation = _rotation_locked(plz=lead.plz)
-            turns = dict(rotation.turns)
-            for uid in user_ids:
-                turns.setdefault(str(uid), {"turn": None, "joined": rotation.counter})
-            first_id = min(user_ids, key=lambda uid: _rotation_key(turns, uid, user_ids.index(uid)))
-            rotation.counter += 1
-            turns[str(first_id)] = {"turn": rotation.counter, "at": now.isoformat()}
-            rotation.turns = turns
-            rotation.save(update_fields=["counter", "turns", "updated_at"])
-            window_end = now + timedelta(hours=_hours())
-            for uid in user_ids:
-                is_first = uid == first_id
-                deliveries.append(
-                    Delivery(
-                        lead=lead,
-                        subscriber_id=uid,
-                        position=Delivery.Position.FIRST if is_first else Delivery.Position.OTHER,
-                        due_at=now if is_first else window_end,
-                    )
-                )
-            Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+        planned = _lead_plan(lead=lead, now=now)
         lead.status = Lead.Status.DISTRIBUTED
         lead.distributed_at = now
         lead.save(update_fields=["status", "distributed_at"])
-    return len(deliveries)
+    return planned
 
 
 def leads_distribute_ready(*, now: datetime | None = None, limit: int = 500) -> int:
