@@ -184,6 +184,8 @@ def claim_cases(*, user: User, case_ids: Sequence[int]) -> ClaimResult:
     row stays locked beyond CLAIM_WAIT_MS (nothing changed).
     """
     case_ids = list(dict.fromkeys(case_ids))
+    if not user.is_active:
+        raise ClaimError("inactive_user", TARGET_INACTIVE.format(email=user.email))
     try:
         terms_require_current(user=user)
     except TermsNotAccepted as exc:

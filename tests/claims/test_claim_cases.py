@@ -242,3 +242,11 @@ def test_expiry_leaves_a_claim_whose_expiry_staff_extended(subscriber, staff_use
     assert services.claims_expire(now=timezone.now() + timedelta(days=2)) == 0
     claim.refresh_from_db()
     assert claim.status == "active"
+
+
+def test_an_inactive_account_cannot_claim(subscriber):
+    subscriber.is_active = False
+    subscriber.save()
+    with pytest.raises(services.ClaimError) as exc:
+        services.claim_cases(user=subscriber, case_ids=[CaseFactory().pk])
+    assert exc.value.code == "inactive_user" and not Claim.objects.exists()
