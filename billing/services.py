@@ -114,7 +114,7 @@ class _Plan:
     """What one batch will write (computed before any insert, so totals equal the lines by construction)."""
 
     invoices: list[Invoice] = field(default_factory=list)
-    lines: list[list[InvoiceLine]] = field(default_factory=list)
+    lines: list[list[tuple]] = field(default_factory=list)  # per invoice, in _LINE_COLUMNS order (after invoice_id)
     cursors: list[BillingCursor] = field(default_factory=list)
 
 
@@ -227,16 +227,16 @@ def _plan_batch(user_ids: list[int], *, window: "_Window", run: BillingRun | Non
                 billing_run=run,
             )
             lines = [
-                InvoiceLine(
-                    claim_id=i.span.claim_id,
-                    case_id=i.span.case_id,
-                    case_number=i.span.case_number,
-                    description=f"Exclusive access to case {i.span.case_number or i.span.case_id} on {day:%Y-%m-%d}",
-                    service_date=day,
-                    quantity=1,
-                    unit_amount_cents=i.span.price_cents,
-                    amount_cents=i.span.price_cents,
-                    score=i.span.score,
+                (
+                    i.span.claim_id,
+                    i.span.case_id,
+                    i.span.case_number,
+                    f"Exclusive access to case {i.span.case_number or i.span.case_id} on {day:%Y-%m-%d}",
+                    day,
+                    1,
+                    i.span.price_cents,
+                    i.span.price_cents,
+                    i.span.score,
                 )
                 for i in items
             ]
@@ -265,12 +265,7 @@ def _bill_batch(user_ids: list[int], *, window: _Window, run: BillingRun | None)
         _crash_point("lines_computed")
         Invoice.objects.bulk_create(plan.invoices)  # ids come back (RETURNING) on PostgreSQL and SQLite ≥ 3.35
         _crash_point("invoices_inserted")
-        lines = []
-        for invoice, invoice_lines in zip(plan.invoices, plan.lines, strict=True):
-            for line in invoice_lines:
-                line.invoice_id = invoice.pk
-                lines.append(line)
-        InvoiceLine.objects.bulk_create(lines, batch_size=5000)
+        _insert_lines(plan)
         _crash_point("lines_inserted")
         if plan.cursors:
             BillingCursor.objects.bulk_create(
@@ -278,6 +273,40 @@ def _bill_batch(user_ids: list[int], *, window: _Window, run: BillingRun | None)
             )
     _crash_point("batch_committed")
     return summary
+
+
+_LINE_COLUMNS = (
+    "invoice_id",
+    "claim_id",
+    "case_id",
+    "case_number",
+    "description",
+    "service_date",
+    "quantity",
+    "unit_amount_cents",
+    "amount_cents",
+    "score",
+)
+
+
+def _insert_lines(plan: _Plan) -> None:
+    """Write the batch's lines. On PostgreSQL through COPY: the same rows, constraints and triggers as an INSERT,
+    without building a model instance per line (measured: the ORM path was most of the job's time)."""
+    rows = (
+        (invoice.pk, *line)
+        for invoice, invoice_lines in zip(plan.invoices, plan.lines, strict=True)
+        for line in invoice_lines
+    )
+    if connection.vendor == "postgresql":
+        now = timezone.now()
+        columns = ", ".join((*_LINE_COLUMNS, "created_at"))
+        with connection.cursor() as cur, cur.cursor.copy(f"COPY billing_invoiceline ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((*row, now))
+        return
+    InvoiceLine.objects.bulk_create(
+        (InvoiceLine(**dict(zip(_LINE_COLUMNS, row, strict=True))) for row in rows), batch_size=2000
+    )
 
 
 def _bill_one_user(user_id: int, *, window: _Window, run: BillingRun | None) -> BillingSummary:
