@@ -254,7 +254,7 @@ def _claim_cases(*, user_id: int, case_ids: list[int]) -> ClaimResult:
         if to_claim:
             expires_at = claim_expires_at(claimed_at=now)
             for case in to_claim:
-                price = quote(case.score)
+                price = quote(case.score)  # query 3 (billing's seam; memoised per score within this call)
                 claims.append(
                     Claim(
                         case_id=case.pk,
@@ -267,11 +267,11 @@ def _claim_cases(*, user_id: int, case_ids: list[int]) -> ClaimResult:
                         pricing_version=price.pricing_version,
                     )
                 )
-            Claim.objects.bulk_create(claims)  # query 3
-            Case.objects.filter(pk__in=[c.pk for c in to_claim]).update(  # query 4: cases.assigned_to in step
+            Claim.objects.bulk_create(claims)  # query 4
+            Case.objects.filter(pk__in=[c.pk for c in to_claim]).update(  # query 5: cases.assigned_to in step
                 assigned_to_id=user.pk, assigned_at=now
             )
-            ClaimEvent.objects.bulk_create(  # query 5: the audit rows, same transaction
+            ClaimEvent.objects.bulk_create(  # query 6: the audit rows, same transaction
                 ClaimEvent(
                     action=ClaimEvent.Action.CLAIMED,
                     actor_id=user.pk,
