@@ -96,6 +96,16 @@ def parse_case_ids(data: Any) -> list[int]:
     return serializer.validated_data["case_ids"]
 
 
+def parse_reason(data: Any) -> str:
+    """The optional release reason: a string of at most 200 characters, else 400 `invalid_reason`."""
+    reason = data.get("reason", "") if isinstance(data, dict) else ""
+    if reason is None:
+        return ""
+    if not isinstance(reason, str) or len(reason) > 200:
+        raise ApiError(400, "invalid_reason", "reason must be text of at most 200 characters.")
+    return reason
+
+
 class CaseOutcomeSerializer(serializers.Serializer):
     case_id = serializers.IntegerField()
     outcome = serializers.ChoiceField(choices=[o.value for o in Outcome])
@@ -183,9 +193,9 @@ class CasesReleaseApi(APIView):
     )
     def post(self, request: Request) -> Response:
         case_ids = parse_case_ids(request.data)
-        reason = request.data.get("reason", "") if isinstance(request.data.get("reason", ""), str) else ""
+        reason = parse_reason(request.data)
         try:
-            result = services.claim_release(actor=request.user, case_ids=case_ids, reason=reason[:200])
+            result = services.claim_release(actor=request.user, case_ids=case_ids, reason=reason)
         except ClaimBusyError:
             raise _busy() from None
         data = {"results": [vars(o) for o in result.outcomes], "released": result.count(Outcome.RELEASED)}
@@ -240,10 +250,9 @@ class CaseReleaseApi(APIView):
     def post(self, request: Request, case_id: int) -> Response:
         if case_id > PG_BIGINT_MAX:
             raise ApiError(404, "not_found", services.NOT_FOUND)
-        reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
-        reason = reason if isinstance(reason, str) else ""
+        reason = parse_reason(request.data)
         try:
-            result = services.claim_release(actor=request.user, case_ids=[case_id], reason=reason[:200])
+            result = services.claim_release(actor=request.user, case_ids=[case_id], reason=reason)
         except ClaimBusyError:
             raise _busy() from None
         outcome = result.outcomes[0]

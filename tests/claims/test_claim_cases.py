@@ -250,3 +250,17 @@ def test_an_inactive_account_cannot_claim(subscriber):
     with pytest.raises(services.ClaimError) as exc:
         services.claim_cases(user=subscriber, case_ids=[CaseFactory().pk])
     assert exc.value.code == "inactive_user" and not Claim.objects.exists()
+
+
+def test_reassignment_mails_both_owners_public_fields_only(
+    subscriber, other_subscriber, staff_user, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.claim_reassign(
+            actor=staff_user, claim=Claim.objects.get(case=case), to_user=other_subscriber, reason="Territory"
+        )
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([subscriber.email, other_subscriber.email])
+    for message in mailoutbox:
+        assert "Territory" in message.body and case.street not in message.body

@@ -264,3 +264,15 @@ def test_claim_before_accepting_the_terms_answers_403_with_a_link(client_for, se
     assert response.json()["code"] == "terms_not_accepted" and response.json()["url"]
     assert client_for(user).post("/api/v3/cases/claim", {"case_ids": [case.pk]}, format="json").status_code == 403
     assert not Claim.objects.exists()
+
+
+@pytest.mark.parametrize("reason", [123, ["x"], "x" * 201])
+def test_release_reason_must_be_short_text(client_for, subscriber, reason):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    api = client_for(subscriber)
+    response = api.post(f"/api/v3/cases/{case.pk}/release", {"reason": reason}, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_reason")
+    response = api.post("/api/v3/cases/release", {"case_ids": [case.pk], "reason": reason}, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_reason")
+    assert Claim.objects.get(case=case).status == "active"
