@@ -5,7 +5,6 @@ import tracemalloc
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
@@ -21,11 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _private_media_and_fresh_limits(settings, tmp_path):
+def _private_media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

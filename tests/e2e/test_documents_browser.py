@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 from allauth.account.models import EmailAddress
-from django.core.cache import cache
 from django.utils import timezone
 
 from cases.demo_pdfs import demo_document_files_for
@@ -30,7 +29,6 @@ def test_documents_are_locked_for_others_and_download_watermarked_for_the_owner(
     live_server, browser, page, login, shot, settings, tmp_path
 ):
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    cache.clear()
     owner = _user("alice@example.com")
     _user("bob@example.com")
     case = CaseFactory(state="TX", county="Harris", city="Houston", assigned_to=owner, assigned_at=timezone.now())
