@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from leads.models import ImportSource
-from leads.services import lead_import_pdf
+from leads.services import PdfIn, leads_import_many
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +137,12 @@ def dialfire_import(*, client: DialfireClient | None = None, now: datetime | Non
             page = client.contacts_page(cursor=cursor)
             report.pages += 1
             created_before = report.created
-            for contact in page.contacts:
+            items = [
+                PdfIn(content=client.download(c.pdf_url), filename=f"dialfire-{c.id}.pdf", dialfire_id=c.id)
+                for c in page.contacts
+            ]
+            for result in leads_import_many(items=items) if items else []:
                 report.seen += 1
-                content = client.download(contact.pdf_url)
-                result = lead_import_pdf(content=content, filename=f"dialfire-{contact.id}.pdf", dialfire_id=contact.id)
                 report.created += result.created
                 report.duplicates += not result.created
                 report.lead_ids.append(result.lead.pk)

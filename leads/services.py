@@ -90,6 +90,40 @@ def _lead_existing(*, digest: str, dialfire_id: str | None) -> Lead | None:
     )
 
 
+def _lead_build(*, content: bytes, digest: str, filename: str, dialfire_id: str | None, now: datetime) -> Lead:
+    """An unsaved lead with its PLZ read (or its quarantine reason); READY leads are marked distributed, since
+    callers plan them in the transaction that inserts them."""
+    lead = Lead(
+        dialfire_id=dialfire_id or None,
+        sha256=digest,
+        filename=(filename or "lead.pdf")[-255:],
+        size_bytes=len(content),
+        received_at=now,
+    )
+    try:
+        extraction = plz_reader.extract(content)
+    except plz_reader.PdfUnreadable as exc:
+        lead.status = Lead.Status.QUARANTINED
+        lead.quarantine_reason = exc.reason[:255]
+    else:
+        lead.text_snippet = extraction.snippet
+        lead.candidates = [c.as_dict() for c in extraction.candidates]
+        lead.plz = extraction.plz
+        lead.status = Lead.Status.READY if lead.plz else Lead.Status.REVIEW
+    return lead
+
+
+def _import_event(*, lead: Lead, actor: User | None, now: datetime) -> LeadEvent:
+    quarantined = lead.status == Lead.Status.QUARANTINED
+    return LeadEvent(
+        action=LeadEvent.Action.QUARANTINED if quarantined else LeadEvent.Action.IMPORTED,
+        actor=actor,
+        lead=lead,
+        created_at=now,
+        detail={"filename": lead.filename, "status": lead.status, "reason": lead.quarantine_reason},
+    )
+
+
 def lead_import_pdf(
     *,
     content: bytes,
@@ -109,24 +143,7 @@ def lead_import_pdf(
     if existing is not None:
         return ImportResult(existing, created=False)
 
-    lead = Lead(
-        dialfire_id=dialfire_id or None,
-        sha256=digest,
-        filename=(filename or "lead.pdf")[-255:],
-        size_bytes=len(content),
-        received_at=now,
-    )
-    try:
-        extraction = plz_reader.extract(content)
-    except plz_reader.PdfUnreadable as exc:
-        lead.status = Lead.Status.QUARANTINED
-        lead.quarantine_reason = exc.reason[:255]
-    else:
-        lead.text_snippet = extraction.snippet
-        lead.candidates = [c.as_dict() for c in extraction.candidates]
-        lead.plz = extraction.plz
-        lead.status = Lead.Status.READY if lead.plz else Lead.Status.REVIEW
-
+    lead = _lead_build(content=content, digest=digest, filename=filename, dialfire_id=dialfire_id, now=now)
     # The file is written before the row, so a row never points at a missing file; a race loser removes its copy.
     lead.pdf.save(f"{digest}.pdf", ContentFile(content), save=False)
     ready = lead.status == Lead.Status.READY
@@ -136,17 +153,8 @@ def lead_import_pdf(
         with transaction.atomic():
             lead.save()
             if ready:
-                _lead_plan(lead=lead, now=now)
-            action = (
-                LeadEvent.Action.QUARANTINED if lead.status == Lead.Status.QUARANTINED else LeadEvent.Action.IMPORTED
-            )
-            LeadEvent.objects.create(
-                action=action,
-                actor=actor,
-                lead=lead,
-                created_at=now,
-                detail={"filename": lead.filename, "status": lead.status, "reason": lead.quarantine_reason},
-            )
+                _leads_plan(leads=[lead], now=now)
+            _import_event(lead=lead, actor=actor, now=now).save()
     except IntegrityError:
         lead.pdf.delete(save=False)
         existing = _lead_existing(digest=digest, dialfire_id=dialfire_id)
@@ -157,6 +165,66 @@ def lead_import_pdf(
     if lead.status == Lead.Status.QUARANTINED:
         logger.warning("lead %s quarantined: %s", lead.pk, lead.quarantine_reason)
     return ImportResult(lead, created=True)
+
+
+@dataclass(frozen=True)
+class PdfIn:
+    content: bytes
+    filename: str
+    dialfire_id: str | None = None
+
+
+def leads_import_many(
+    *, items: list[PdfIn], actor: User | None = None, now: datetime | None = None
+) -> list[ImportResult]:
+    """Import several PDFs (a folder, a Dialfire page) in one transaction; the same outcome as one by one.
+
+    If a concurrent importer inserted one of them first, the batch is rolled back and every PDF goes through
+    `lead_import_pdf`, which settles each race on its own.
+    """
+    now = now or timezone.now()
+    digests = [hashlib.sha256(item.content).hexdigest() for item in items]
+    ids = [item.dialfire_id for item in items if item.dialfire_id]
+    known = list(Lead.objects.filter(Q(sha256__in=digests) | Q(dialfire_id__in=ids)))
+    by_sha = {lead.sha256: lead for lead in known}
+    by_id = {lead.dialfire_id: lead for lead in known if lead.dialfire_id}
+    slots: list[Lead] = []
+    created: list[bool] = []
+    new: list[Lead] = []
+    for item, digest in zip(items, digests, strict=True):
+        lead = (item.dialfire_id and by_id.get(item.dialfire_id)) or by_sha.get(digest)
+        if lead is None:
+            lead = _lead_build(
+                content=item.content, digest=digest, filename=item.filename, dialfire_id=item.dialfire_id, now=now
+            )
+            lead.pdf.save(f"{digest}.pdf", ContentFile(item.content), save=False)
+            new.append(lead)
+            by_sha[digest] = lead  # a repeat later in the batch is this lead
+            if item.dialfire_id:
+                by_id[item.dialfire_id] = lead
+            created.append(True)
+        else:
+            created.append(False)
+        slots.append(lead)
+    ready = [lead for lead in new if lead.status == Lead.Status.READY]
+    for lead in ready:
+        lead.status, lead.distributed_at = Lead.Status.DISTRIBUTED, now
+    try:
+        with transaction.atomic():
+            Lead.objects.bulk_create(new)
+            _leads_plan(leads=ready, now=now)
+            LeadEvent.objects.bulk_create([_import_event(lead=lead, actor=actor, now=now) for lead in new])
+    except IntegrityError:
+        for lead in new:
+            lead.pdf.delete(save=False)
+        return [
+            lead_import_pdf(content=i.content, filename=i.filename, dialfire_id=i.dialfire_id, actor=actor, now=now)
+            for i in items
+        ]
+    for lead in new:
+        if lead.status == Lead.Status.QUARANTINED:
+            logger.warning("lead %s quarantined: %s", lead.pk, lead.quarantine_reason)
+    return [ImportResult(lead, created=c) for lead, c in zip(slots, created, strict=True)]
 
 
 # --- Distribution ---------------------------------------------------------------------------
@@ -183,38 +251,48 @@ def _rotation_locked(*, plz: str) -> PlzRotation:
     return rotation
 
 
-def _lead_plan(*, lead: Lead, now: datetime) -> int:
-    """Create the lead's deliveries (inside the caller's transaction); returns how many."""
-    subscriptions = (
-        PlzSubscription.objects.filter(eligible_subscriptions_q(now), plz=lead.plz, user__is_active=True)
-        .order_by("created_at", "id")
-        .values_list("user_id", flat=True)
-    )
-    user_ids = list(dict.fromkeys(subscriptions))
+def _leads_plan(*, leads: list[Lead], now: datetime) -> int:
+    """Create the deliveries of these leads (saved, inside the caller's transaction); returns how many.
+
+    Per PLZ: the eligible subscribers are read once and the rotation row is locked once (PLZs in sorted order, so
+    concurrent batches never deadlock); leads take their first recipient in order.
+    """
+    by_plz: dict[str, list[Lead]] = {}
+    for lead in leads:
+        by_plz.setdefault(lead.plz, []).append(lead)
     deliveries: list[Delivery] = []
-    first_id = None
-    if user_ids:
-        rotation = _rotation_locked(plz=lead.plz)
+    window_end = now + timedelta(hours=_hours())
+    for plz in sorted(by_plz):
+        user_ids = list(
+            dict.fromkeys(
+                PlzSubscription.objects.filter(eligible_subscriptions_q(now), plz=plz, user__is_active=True)
+                .order_by("created_at", "id")
+                .values_list("user_id", flat=True)
+            )
+        )
+        if not user_ids:
+            continue
+        rotation = _rotation_locked(plz=plz)
         turns = dict(rotation.turns)
         for uid in user_ids:
             turns.setdefault(str(uid), {"turn": None, "joined": rotation.counter})
-        first_id = min(user_ids, key=lambda uid: _rotation_key(turns, uid, user_ids.index(uid)))
-        rotation.counter += 1
-        turns[str(first_id)] = {"turn": rotation.counter, "at": now.isoformat()}
+        for lead in by_plz[plz]:
+            first_id = min(user_ids, key=lambda uid: _rotation_key(turns, uid, user_ids.index(uid)))
+            rotation.counter += 1
+            turns[str(first_id)] = {"turn": rotation.counter, "at": now.isoformat()}
+            for uid in user_ids:
+                is_first = uid == first_id
+                deliveries.append(
+                    Delivery(
+                        lead=lead,
+                        subscriber_id=uid,
+                        position=Delivery.Position.FIRST if is_first else Delivery.Position.OTHER,
+                        due_at=now if is_first else window_end,
+                    )
+                )
         rotation.turns = turns
         rotation.save(update_fields=["counter", "turns", "updated_at"])
-        window_end = now + timedelta(hours=_hours())
-        for uid in user_ids:
-            is_first = uid == first_id
-            deliveries.append(
-                Delivery(
-                    lead=lead,
-                    subscriber_id=uid,
-                    position=Delivery.Position.FIRST if is_first else Delivery.Position.OTHER,
-                    due_at=now if is_first else window_end,
-                )
-            )
-        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
     return len(deliveries)
 
 
@@ -229,7 +307,7 @@ def lead_distribute(*, lead_id: int, now: datetime | None = None) -> int:
         lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
         if lead is None or lead.status != Lead.Status.READY or not lead.plz:
             return 0
-        planned = _lead_plan(lead=lead, now=now)
+        planned = _leads_plan(leads=[lead], now=now)
         lead.status = Lead.Status.DISTRIBUTED
         lead.distributed_at = now
         lead.save(update_fields=["status", "distributed_at"])

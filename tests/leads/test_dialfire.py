@@ -90,10 +90,12 @@ def test_a_failing_pdf_download_keeps_the_page_for_the_next_poll(fake):
     fake.add_contact("c-2", pdf(2))
     fake.fail_pdf["c-2"] = 500
     report = dialfire_import(client=client_for(fake))
+    # A page is stored whole or not at all: nothing imported, the cursor stays before the page.
     assert report.error and source().cursor == ""
+    assert Lead.objects.count() == 0
     del fake.fail_pdf["c-2"]
     report = dialfire_import(client=client_for(fake))
-    assert (report.created, report.duplicates) == (1, 1)
+    assert (report.created, report.duplicates, report.error) == (2, 0, "")
     assert Lead.objects.count() == 2
 
 

@@ -109,3 +109,62 @@ def test_four_concurrent_importers_make_one_lead(grant):
     import os
 
     assert os.listdir(os.path.dirname(lead.pdf.path)) == [os.path.basename(lead.pdf.path)]
+
+
+@pytest.mark.django_db
+def test_batch_import_matches_one_by_one(grant):
+    from leads.services import PdfIn, leads_import_many
+
+    grant("10115")
+    grant("10115")
+    known = lead_pdf(plz="10115", city="Berlin", ref="known")
+    lead_import_pdf(content=known, filename="known.pdf")
+    items = [
+        PdfIn(lead_pdf(plz="10115", city="Berlin", ref="b1"), "b1.pdf", "c-1"),
+        PdfIn(lead_pdf(plz="10115", city="Berlin", ref="b1"), "again.pdf"),  # same bytes, same batch
+        PdfIn(lead_pdf(plz="10115", city="Berlin", ref="b2"), "b2.pdf", "c-1"),  # same contact, same batch
+        PdfIn(known, "known-again.pdf"),  # imported before
+        PdfIn(corrupt_pdf(), "bad.pdf"),
+        PdfIn(pdf_from_lines([(72, 700, "10115 Berlin"), (72, 680, "80331 München")]), "two.pdf"),
+    ]
+    results = leads_import_many(items=items)
+    assert [r.created for r in results] == [True, False, False, False, True, True]
+    assert results[1].lead.pk == results[0].lead.pk == results[2].lead.pk
+    assert [r.lead.status for r in results[4:]] == [Lead.Status.QUARANTINED, Lead.Status.REVIEW]
+    assert Lead.objects.count() == 4
+    # Planned like single imports: both subscribers, the first position rotated away from the earlier lead's.
+    firsts = list(Delivery.objects.filter(position="first").order_by("lead_id").values_list("subscriber_id", flat=True))
+    assert len(firsts) == 2 and firsts[0] != firsts[1]
+    assert Delivery.objects.count() == 4
+    assert leads_import_many(items=items)[0].created is False
+    assert Lead.objects.count() == 4
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_with_overlap_make_one_lead_each(grant):
+    from leads.services import PdfIn, leads_import_many
+
+    grant("10115")
+    pdfs = [lead_pdf(plz="10115", city="Berlin", ref=f"ov-{n}") for n in range(6)]
+    batches = [[PdfIn(p, f"{n}.pdf") for n, p in enumerate(pdfs[k : k + 4])] for k in (0, 1, 2, 2)]
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def run(batch):
+        try:
+            barrier.wait(timeout=10)
+            leads_import_many(items=batch)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert Lead.objects.count() == 6
+    assert Delivery.objects.count() == 6

@@ -5,7 +5,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leads.services import lead_import_pdf
+from leads.services import PdfIn, leads_import_many
+
+BATCH = 50  # PDFs per transaction
 
 
 class Command(BaseCommand):
@@ -21,10 +23,12 @@ class Command(BaseCommand):
         pattern = "**/*" if recursive else "*"
         files = sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() == ".pdf")
         counts: Counter[str] = Counter()
-        for path in files:
-            result = lead_import_pdf(content=path.read_bytes(), filename=path.name)
-            outcome = result.lead.status if result.created else "duplicate"
-            counts[outcome] += 1
-            self.stdout.write(f"{path.name}: lead #{result.lead.pk} {outcome}")
+        for start in range(0, len(files), BATCH):
+            batch = files[start : start + BATCH]
+            results = leads_import_many(items=[PdfIn(content=p.read_bytes(), filename=p.name) for p in batch])
+            for path, result in zip(batch, results, strict=True):
+                outcome = result.lead.status if result.created else "duplicate"
+                counts[outcome] += 1
+                self.stdout.write(f"{path.name}: lead #{result.lead.pk} {outcome}")
         summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing"
         self.stdout.write(self.style.SUCCESS(f"{len(files)} PDFs: {summary}."))
