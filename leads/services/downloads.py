@@ -1,0 +1,81 @@
+"""Signed, expiring, per-user download links for received leads; every attempt is logged."""
+
+import logging
+import time
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+
+from accounts.models import User
+from leads.models import (
+    Delivery,
+    LeadEvent,
+)
+from leads.services.common import (
+    DOWNLOAD_LINK_MAX_AGE,
+    DOWNLOAD_SALT,
+    ERR_LINK_EXPIRED,
+    ERR_LINK_INVALID,
+    ERR_LINK_OTHER_USER,
+    ERR_NOT_RECEIVED,
+    ERR_RATE_LIMITED,
+    DownloadRefused,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def lead_download_token(*, delivery: Delivery) -> str:
+    """A signed, expiring token naming the delivery and its recipient. Ownership is re-checked at use."""
+    return signing.dumps({"d": delivery.pk, "u": delivery.subscriber_id}, salt=DOWNLOAD_SALT, compress=False)
+
+
+def _download_rate_limited(*, user: User) -> bool:
+    """Count one attempt in the user's hourly window (shared cache, so it holds across processes)."""
+    limit = int(getattr(settings, "DOCUMENT_RATE_LIMIT_PER_HOUR", 60))
+    window = int(time.time()) // 3600
+    key = f"leads:download-rl:{user.pk}:{window}"
+    cache.add(key, 0, timeout=3600 + 60)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=3600 + 60)
+        count = 1
+    return count > limit
+
+
+def lead_download_resolve(*, token: str, user: User, ip: str | None = None) -> Delivery:
+    """The delivery a download link grants to `user`, or DownloadRefused. Every attempt is logged."""
+    delivery_id = None
+    try:
+        if _download_rate_limited(user=user):
+            raise DownloadRefused(ERR_RATE_LIMITED, status=429)
+        try:
+            data = signing.loads(token, salt=DOWNLOAD_SALT, max_age=DOWNLOAD_LINK_MAX_AGE)
+        except signing.SignatureExpired:
+            raise DownloadRefused(ERR_LINK_EXPIRED) from None
+        except signing.BadSignature:
+            raise DownloadRefused(ERR_LINK_INVALID) from None
+        delivery_id = data.get("d") if isinstance(data, dict) else None
+        if data.get("u") != user.pk:
+            raise DownloadRefused(ERR_LINK_OTHER_USER)
+        delivery = (
+            Delivery.objects.select_related("lead")
+            .filter(pk=delivery_id, subscriber=user, status__in=[Delivery.Status.SENT, Delivery.Status.DELIVERED])
+            .first()
+        )
+        if delivery is None:
+            raise DownloadRefused(ERR_NOT_RECEIVED)
+    except DownloadRefused as exc:
+        LeadEvent.objects.create(
+            action=LeadEvent.Action.DOWNLOAD_REFUSED,
+            actor=user,
+            delivery_id=delivery_id if Delivery.objects.filter(pk=delivery_id).exists() else None,
+            detail={"ip": ip, "reason": str(exc)},
+        )
+        raise
+    LeadEvent.objects.create(
+        action=LeadEvent.Action.DOWNLOADED, actor=user, lead=delivery.lead, delivery=delivery, detail={"ip": ip}
+    )
+    return delivery
