@@ -13,3 +13,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; r
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 MEDIA_ROOT = os.environ.get("TEST_MEDIA_ROOT", str(VAR_DIR / "test-media"))  # noqa: F405
 WHITENOISE_AUTOREFRESH = True  # serve static files from the finders; no collectstatic before tests
+
+# bin/test-db-template: test databases are copied from a fully migrated template instead of migrating each one.
+if os.environ.get("JSN_TEST_DB_TEMPLATE") and DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"TEMPLATE": os.environ["JSN_TEST_DB_TEMPLATE"]}  # noqa: F405
