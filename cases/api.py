@@ -89,7 +89,7 @@ _FILTER_PARAMETERS = _PAGE_PARAMETERS + [
 class CaseListApi(APIView):
     """Cases, filtered and paginated; sensitive fields are null unless you own the case."""
 
-    @extend_schema(parameters=_FILTER_PARAMETERS, responses=CaseListOutputSerializer)
+    @extend_schema(operation_id="cases_list", parameters=_FILTER_PARAMETERS, responses=CaseListOutputSerializer)
     def get(self, request: Request) -> Response:
         parsed = parse_case_filters(request.query_params, sees_everything=request.user.is_staff)
         if parsed.refused:

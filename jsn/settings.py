@@ -234,6 +234,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models name their choices "Status"; give each enum its own component name.
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "cases.models.Case.Status",
+        "ClaimStatusEnum": "claims.models.Claim.Status",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "PlzSubscriptionStatusEnum": "leads.models.PlzSubscription.Status",
+        "LeadStatusEnum": "leads.models.Lead.Status",
+        "DeliveryStatusEnum": "leads.models.Delivery.Status",
+    },
 }
 
 # --- I18N, static, media, e-mail ------------------------------------------------------------
