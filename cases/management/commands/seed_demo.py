@@ -14,12 +14,14 @@ from typing import Any
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 from faker import Faker
 
 from accounts.models import User
+from cases.demo_pdfs import demo_document_files_for
 from cases.models import Case, Contact, Document
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -372,6 +374,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             new_users = self._seed_users()
             new_cases, new_contacts, new_documents = self._seed_cases()
+            new_files = self._seed_document_files()
 
         self.stdout.write("Demo accounts (DEMO ONLY — never use these credentials in production):")
         for email, role, *_ in DEMO_USERS:
@@ -380,7 +383,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Created {new_users} user(s), {new_cases} case(s), {new_contacts} contact(s), "
-                    f"{new_documents} document record(s)."
+                    f"{new_documents} document record(s), {new_files} generated PDF(s)."
                 )
             )
         else:
@@ -409,6 +412,27 @@ class Command(BaseCommand):
             # Verified, so the demo accounts log in at once even where e-mail verification is mandatory.
             EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
         return created
+
+    def _seed_document_files(self) -> int:
+        """Real PDFs (a notice of default, a lis pendens) for every demo case that has no stored file yet."""
+        numbers = [case.case_number for case, _, _ in demo_cases(today=timezone.localdate())]
+        with_files = Document.objects.exclude(file="").values("case_id")
+        cases = Case.objects.filter(case_number__in=numbers).exclude(pk__in=with_files).prefetch_related("contacts")
+        documents: list[Document] = []
+        for case in cases:
+            for kind, title, content, pages in demo_document_files_for(case):
+                document = Document(
+                    case=case,
+                    kind=kind,
+                    title=title,
+                    page_count=pages,
+                    size_bytes=len(content),
+                    content_type="application/pdf",
+                )
+                document.file.save(f"demo-{case.pk}-{kind}.pdf", ContentFile(content), save=False)
+                documents.append(document)
+        Document.objects.bulk_create(documents)
+        return len(documents)
 
     def _seed_cases(self) -> tuple[int, int, int]:
         generated = demo_cases(today=timezone.localdate())
