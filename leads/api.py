@@ -1,5 +1,6 @@
 """GET /api/v3/leads/subscriptions and /api/v3/leads/deliveries — the caller's own rows only."""
 
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,8 +20,10 @@ class LeadSubscriptionListApi(APIView):
         current_period_end = serializers.DateTimeField(allow_null=True)
         created_at = serializers.DateTimeField()
 
-    serializer_class = OutputSerializer
-
+    @extend_schema(
+        operation_id="leads_subscriptions_list",
+        responses=inline_serializer("LeadSubscriptionList", {"results": OutputSerializer(many=True)}),
+    )
     def get(self, request: Request) -> Response:
         rows = selectors.subscriptions_for(user=request.user)[:MAX_ROWS]
         return Response({"results": self.OutputSerializer(rows, many=True).data})
@@ -37,8 +40,10 @@ class LeadDeliveryListApi(APIView):
         due_at = serializers.DateTimeField(help_text="When the lead is (or was) due to be e-mailed to you.")
         sent_at = serializers.DateTimeField(allow_null=True)
 
-    serializer_class = OutputSerializer
-
+    @extend_schema(
+        operation_id="leads_deliveries_list",
+        responses=inline_serializer("LeadDeliveryList", {"results": OutputSerializer(many=True)}),
+    )
     def get(self, request: Request) -> Response:
         rows = selectors.deliveries_for(user=request.user)[:MAX_ROWS]
         return Response({"results": self.OutputSerializer(rows, many=True).data})
