@@ -15,7 +15,15 @@ def _production_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DEBUG", "DEMO_MODE", "DJANGO_SETTINGS_MODULE", "SECURE_COOKIES", "ALLOWED_HOSTS")
+        if k
+        not in (
+            "DEBUG",
+            "DEMO_MODE",
+            "DJANGO_SETTINGS_MODULE",
+            "SECURE_COOKIES",
+            "ALLOWED_HOSTS",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        )
     }
     env.update(
         DJANGO_SETTINGS_MODULE="jsn.settings",

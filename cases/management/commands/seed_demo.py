@@ -373,7 +373,7 @@ class Command(BaseCommand):
             raise CommandError(ERR_NOT_DEMO)
         with transaction.atomic():
             new_users = self._seed_users()
-            new_cases, new_contacts, new_documents = self._seed_cases()
+            new_cases, new_contacts = self._seed_cases()
             new_files = self._seed_document_files()
 
         self.stdout.write("Demo accounts (DEMO ONLY — never use these credentials in production):")
@@ -383,7 +383,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Created {new_users} user(s), {new_cases} case(s), {new_contacts} contact(s), "
-                    f"{new_documents} document record(s), {new_files} generated PDF(s)."
+                    f"{new_files} document(s) with generated PDFs."
                 )
             )
         else:
@@ -434,23 +434,19 @@ class Command(BaseCommand):
         Document.objects.bulk_create(documents)
         return len(documents)
 
-    def _seed_cases(self) -> tuple[int, int, int]:
+    def _seed_cases(self) -> tuple[int, int]:
         generated = demo_cases(today=timezone.localdate())
         numbers = [case.case_number for case, _, _ in generated]
         existing = set(Case.objects.filter(case_number__in=numbers).values_list("state", "county", "case_number"))
         missing = [item for item in generated if (item[0].state, item[0].county, item[0].case_number) not in existing]
         if not missing:
-            return 0, 0, 0
+            return 0, 0
         cases = Case.objects.bulk_create([case for case, _, _ in missing])  # ids come back on PostgreSQL and SQLite
         contacts: list[Contact] = []
-        documents: list[Document] = []
-        for case, (_, case_contacts, case_documents) in zip(cases, missing, strict=True):
+        for case, (_, case_contacts, _documents) in zip(cases, missing, strict=True):
             for contact in case_contacts:
                 contact.case = case
-            for document in case_documents:
-                document.case = case
             contacts += case_contacts
-            documents += case_documents
         Contact.objects.bulk_create(contacts)
-        Document.objects.bulk_create(documents)
-        return len(cases), len(contacts), len(documents)
+        # Documents come from _seed_document_files with real PDFs: a record without a file could not be downloaded.
+        return len(cases), len(contacts)
