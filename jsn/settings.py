@@ -186,6 +186,8 @@ if not 1 <= DEFAULT_CLAIM_LIMIT <= MAX_CLAIM_LIMIT:
 CLAIM_MAX_DAYS = env.int("CLAIM_MAX_DAYS", default=None)
 CLAIM_GRACE_MINUTES = env.int("CLAIM_GRACE_MINUTES", default=15)
 PAYMENT_GRACE_DAYS = env.int("PAYMENT_GRACE_DAYS", default=3)
+# How far back a user's first billing run looks for unbilled days (later runs continue from their cursor).
+BILLING_LOOKBACK_DAYS = env.int("BILLING_LOOKBACK_DAYS", default=35)
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="usd")
 DEFAULT_DAILY_PRICE_CENTS = env.int("DEFAULT_DAILY_PRICE_CENTS", default=500)
 LEAD_EXCLUSIVE_HOURS = env.int("LEAD_EXCLUSIVE_HOURS", default=72)

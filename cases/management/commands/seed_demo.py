@@ -15,6 +15,7 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.files.base import ContentFile
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
@@ -388,6 +389,8 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write("Demo data already present; nothing new created.")
+        # PLZ subscribers and sample lead PDFs; the worker's every-minute job e-mails what is due.
+        call_command("seed_leads_demo", no_send=True, stdout=self.stdout)
 
     def _seed_users(self) -> int:
         created = 0

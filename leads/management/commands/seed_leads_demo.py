@@ -7,11 +7,11 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import terms_accept
+from cases.management.commands.seed_demo import DEMO_PASSWORD
 from leads.models import PlzSubscription
 from leads.samples import CITIES, lead_pdf, pdf_from_lines, random_lead_pdf
 from leads.services import deliveries_send_due, lead_import_pdf, subscription_grant, subscription_request
 
-DEMO_PASSWORD = "demo-password-123"  # demo accounts only
 AGENTS = [
     ("agent.berlin@example.com", ["10115", "20095"]),
     ("agent.nord@example.com", ["10115", "20095"]),
