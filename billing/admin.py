@@ -7,8 +7,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 
-from billing import services
-from billing.models import BillingRun, BillingRunFailure, Invoice, InvoiceEvent, InvoiceLine, PricingConfig
+from billing import services, stripe_gateway
+from billing.models import (
+    BillingRun,
+    BillingRunFailure,
+    Invoice,
+    InvoiceEvent,
+    InvoiceLine,
+    PricingConfig,
+    StripeDrift,
+)
 from billing.pdf import money
 
 # A cell starting with one of these is a formula to Excel/LibreOffice/Sheets ("CSV injection").
@@ -114,7 +122,7 @@ def _status_action(to_status: str, label: str):
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ["number", "user", "invoice_date", "total", "status", "due_date", "paid_at"]
+    list_display = ["number", "user", "invoice_date", "total", "status", "due_date", "paid_at", "stripe_invoice_id"]
     list_filter = ["status", "invoice_date", "currency"]
     date_hierarchy = "invoice_date"
     search_fields = ["number", "user__email"]
@@ -124,6 +132,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         _status_action(Invoice.Status.PAID, "Mark paid"),
         _status_action(Invoice.Status.FAILED, "Mark failed"),
         _status_action(Invoice.Status.VOID, "Void"),
+        "retry_stripe_sync",
         "export_csv",
     ]
     readonly_fields = [f.name for f in Invoice._meta.fields]
@@ -137,6 +146,28 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
         return False  # history: void instead
+
+    @admin.action(description="Retry Stripe sync", permissions=["change"])
+    def retry_stripe_sync(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        """Send the selected invoices to Stripe again (clearing a recorded sync error); each outcome is reported."""
+        if not stripe_gateway.is_enabled():
+            self.message_user(request, "Stripe is not connected: nothing was sent.", messages.ERROR)
+            return
+        outcomes: dict[str, list[str]] = {}
+        for invoice_id, number in queryset.order_by("pk").values_list("pk", "number")[: self.MAX_RETRY]:
+            outcome = services.invoice_stripe_sync(invoice_id=invoice_id, force=True)
+            outcomes.setdefault(outcome, []).append(number)
+        for outcome, numbers in sorted(outcomes.items()):
+            level = messages.ERROR if outcome in self.BAD_OUTCOMES else messages.SUCCESS
+            self.message_user(request, f"Stripe sync {outcome}: {', '.join(numbers[:20])}", level)
+
+    MAX_RETRY = 100  # each invoice is several Stripe calls inside this request
+    BAD_OUTCOMES = {
+        services.SyncOutcome.UNAVAILABLE,
+        services.SyncOutcome.REJECTED,
+        services.SyncOutcome.TOO_MANY_LINES,
+        services.SyncOutcome.FAILED,
+    }
 
     @admin.action(description="Export lines as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> StreamingHttpResponse:
@@ -263,6 +294,20 @@ class BillingRunFailureAdmin(admin.ModelAdmin):
     list_display = ["created_at", "run", "user"]
     readonly_fields = [f.name for f in BillingRunFailure._meta.fields]
     search_fields = ["user__email"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(StripeDrift)
+class StripeDriftAdmin(admin.ModelAdmin):
+    """What the daily reconciliation found different at Stripe; resolved rows stay as history."""
+
+    list_display = ["found_at", "invoice", "kind", "local_value", "stripe_value", "stripe_invoice_id", "resolved_at"]
+    list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["invoice__number", "stripe_invoice_id"]
+    list_select_related = ["invoice"]
+    readonly_fields = [f.name for f in StripeDrift._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

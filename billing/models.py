@@ -102,6 +102,9 @@ class Invoice(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     stripe_invoice_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     stripe_customer_id = models.CharField(max_length=64, null=True, blank=True)
+    stripe_sync_error = models.TextField(
+        blank=True, default="", help_text="Why sending this to Stripe stopped; the daily sync skips it until cleared."
+    )
     billing_run = models.ForeignKey("BillingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -256,3 +259,35 @@ class BillingRunFailure(models.Model):
 
     def __str__(self) -> str:
         return f"Billing failure for user #{self.user_id}"
+
+
+class StripeDrift(models.Model):
+    """A difference between a local invoice and Stripe found by reconciliation; staff resolve it in the admin."""
+
+    class Kind(models.TextChoices):
+        MISSING_AT_STRIPE = "missing_at_stripe", "Not at Stripe"
+        UNLINKED = "unlinked", "At Stripe but not linked locally"
+        OTHER_STRIPE_ID = "other_stripe_id", "Linked to another Stripe invoice"
+        STATUS = "status", "Status differs"
+        AMOUNT = "amount", "Amount differs"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="drifts")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    stripe_invoice_id = models.CharField(max_length=64, blank=True)
+    local_value = models.CharField(max_length=64, blank=True)
+    stripe_value = models.CharField(max_length=64, blank=True)
+    found_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-found_at", "-id"]
+        constraints = [
+            # One open report per (invoice, kind): a daily run refreshes it instead of piling up rows.
+            models.UniqueConstraint(
+                fields=["invoice", "kind"], condition=Q(resolved_at__isnull=True), name="stripe_drift_one_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.invoice_id} {self.get_kind_display()}: {self.local_value!r} vs Stripe {self.stripe_value!r}"

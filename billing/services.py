@@ -360,12 +360,14 @@ def billing_run(
     trigger: str = BillingRun.Trigger.SERVICE,
     progress: Callable[[int], None] | None = None,
     batch_size: int | None = None,
+    stripe: bool = True,
 ) -> BillingSummary:
     """Bill every unbilled (user, day) before `up_to` (default: today in BILLING_TIME_ZONE).
 
     Safe to run twice, concurrently, or after missed days: each (user, day) gets at most one invoice (a database
     constraint), and a later run picks up whatever an earlier one did not finish. A user whose billing fails is
-    recorded in BillingRunFailure and retried next run; the others are billed regardless.
+    recorded in BillingRunFailure and retried next run; the others are billed regardless. With `stripe` (and
+    Stripe configured) one task sends the open invoices to Stripe after the run.
     """
     window = billing_window(up_to=up_to, since=since)
     first, last = window.first, window.last
@@ -400,7 +402,25 @@ def billing_run(
             totals=summary.totals,
             failures=len(summary.failures),
         )
+        if stripe and summary.invoices:
+            _on_commit_stripe_sync()
     return summary
+
+
+def _on_commit_stripe_sync() -> None:
+    from billing import stripe_gateway
+
+    if not stripe_gateway.is_enabled():
+        return
+
+    def send() -> None:
+        from billing.tasks import sync_stripe_invoices_task
+
+        sync_stripe_invoices_task.delay()
+
+    # One task per run walks every unsent invoice (batch), not one task per invoice. robust: a broker outage
+    # leaves the invoices for the next run instead of failing a committed run.
+    transaction.on_commit(send, robust=True)
 
 
 def invoice_create_for_day(*, user_id: int, day: date) -> Invoice | None:
@@ -540,3 +560,14 @@ def pricing_config_publish(
         config.is_active = True
         config.save()
     return config
+
+
+# --- Stripe (billing/stripe_sync.py; re-exported: the webhook looks these up here) ----------------------------------
+from billing.stripe_sync import (  # noqa: E402, F401
+    SyncOutcome,
+    billing_reconcile,
+    email_payment_failed,
+    invoice_stripe_status_apply,
+    invoice_stripe_sync,
+    invoices_stripe_sync_pending,
+)

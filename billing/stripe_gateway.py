@@ -96,6 +96,7 @@ class StripeInvoiceState:
     status: str  # draft, open, paid, void, uncollectible
     amount_due: int
     amount_paid: int
+    total: int  # the sum of the lines; amount_due also counts the customer's balance
     currency: str
     attempt_count: int
     hosted_invoice_url: str | None
@@ -108,6 +109,7 @@ class StripeInvoiceState:
             status=data["status"],
             amount_due=data["amount_due"],
             amount_paid=data["amount_paid"],
+            total=data["total"],
             currency=data["currency"],
             attempt_count=data["attempt_count"],
             hosted_invoice_url=data.get("hosted_invoice_url"),

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from billing import services
 from billing.models import BillingRun
 from billing.services import billing_run
 
@@ -17,3 +18,22 @@ def bill_daily_task() -> dict:
         "lines": summary.lines,
         "failures": len(summary.failures),
     }
+
+
+@shared_task
+def sync_stripe_invoices_task() -> dict[str, int]:
+    """After each billing run: send every open invoice not yet settled at Stripe. Running it twice is harmless
+    (each step carries an idempotency key; settled invoices are skipped)."""
+    return services.invoices_stripe_sync_pending()
+
+
+@shared_task
+def email_payment_failed_task(invoice_id: int) -> None:
+    """The "payment failed" e-mail with the Billing Portal link; skipped if the invoice was paid meanwhile."""
+    services.email_payment_failed(invoice_id=invoice_id)
+
+
+@shared_task
+def billing_reconcile_task() -> dict[str, int]:
+    """Daily: compare recent invoices with Stripe by metadata; drift goes to the admin (StripeDrift)."""
+    return services.billing_reconcile()

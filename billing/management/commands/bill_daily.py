@@ -32,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--backfill-from", type=_day, help="Bill from this day on (YYYY-MM-DD).")
         parser.add_argument("--dry-run", action="store_true", help="Print what would be billed; write nothing.")
         parser.add_argument(
-            "--no-stripe", action="store_true", help="Do not send invoices to Stripe (the only mode until then)."
+            "--no-stripe", action="store_true", help="Bill locally only; do not send the new invoices to Stripe."
         )
         parser.add_argument("--user", type=int, help="Bill only this user id.")
 
@@ -63,6 +63,7 @@ class Command(BaseCommand):
                 dry_run=dry_run,
                 trigger=BillingRun.Trigger.COMMAND,
                 progress=bar.update,
+                stripe=not options["no_stripe"],
             )
         self._report(summary)
         if summary.failures:
