@@ -1,0 +1,238 @@
+"""Claiming one case: the API under load next to the framework floor and the raw-SQL floor.
+
+Run by `make bench` after bench/cases.py (it copies the bench database, so claims made here never touch the cases
+bench). Measures, all with 16 concurrent clients on random unclaimed cases:
+  (a) raw SQL floor — a conditional `UPDATE cases_case … WHERE assigned_to_id IS NULL` per claim (psycopg);
+  (b) a bare Django JSON view served by gunicorn (2 workers) — the framework floor;
+  (c) `POST /api/v3/cases/{id}/claim` served the same way;
+  (d) the claim service in-process (threads calling `claim_cases`).
+Targets (issue 3): c ≥ 25% of b, c's p99 < 100 ms, at most 6 SQL statements per single claim.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+SOURCE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jsn_bench")
+CLAIMS_URL = urlunsplit(urlsplit(SOURCE_URL)._replace(path=urlsplit(SOURCE_URL).path + "_claims"))
+MIN_CASES = 60_000
+USERS = 40  # limit 250 each: room for 10,000 claims, far more than one run makes
+TARGET_RATIO = 0.25
+TARGET_P99_MS = 100.0
+TARGET_QUERIES = 6
+
+
+def _admin_url(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
+
+
+def fresh_database() -> None:
+    """A throw-away copy of the bench database with every claim removed and enough open cases."""
+    source = urlsplit(SOURCE_URL).path.lstrip("/")
+    target = urlsplit(CLAIMS_URL).path.lstrip("/")
+    with psycopg.connect(_admin_url(SOURCE_URL), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+    with psycopg.connect(CLAIMS_URL, autocommit=True) as conn:
+        # TRUNCATE is not stopped by the audit tables' row triggers; this database is a disposable copy.
+        conn.execute("TRUNCATE claims_claimevent, claims_claim CASCADE")
+        conn.execute("UPDATE cases_case SET assigned_to_id = NULL, assigned_at = NULL, status = 'open'")
+        have = conn.execute("SELECT count(*) FROM cases_case").fetchone()[0]
+        if have < MIN_CASES:
+            conn.execute(
+                """
+                INSERT INTO cases_case (case_number, state, county, stage, street, city, zip_code, parcel_number,
+                    property_type, currency, score, status, source, created_at, updated_at)
+                SELECT 'BC-' || g, 'FL', 'Bench', 'notice_of_default', g || ' Bench St', 'Miami', '33101', 'P-' || g,
+                    'single_family', 'usd', g % 101, 'open', 'bench-claims', now(), now()
+                FROM generate_series(1, %s) AS g
+                """,
+                [MIN_CASES - have],
+            )
+        conn.execute("VACUUM ANALYZE cases_case")
+
+
+fresh_database()
+os.environ["BENCH_DATABASE_URL"] = CLAIMS_URL
+
+from bench import harness  # noqa: E402
+
+harness.setup_django()
+
+from django.db import connection, connections  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from accounts.services import terms_accept  # noqa: E402
+from cases.models import Case  # noqa: E402
+from claims.services import Outcome, claim_cases  # noqa: E402
+
+
+def users() -> list[User]:
+    result = []
+    for n in range(USERS):
+        user = harness.bench_user(f"claimer{n}@bench.local")
+        User.objects.filter(pk=user.pk).update(claim_limit=250)
+        result.append(terms_accept(user=user))
+    return result
+
+
+def case_slices(parts: int) -> list[list[int]]:
+    """Disjoint shuffled id lists, one per measured target, so no target finds a case another one claimed."""
+    claimable = Case.objects.filter(assigned_to__isnull=True, status=Case.Status.OPEN).exclude(
+        stage__in=[Case.Stage.SOLD, Case.Stage.WITHDRAWN]
+    )
+    ids = list(claimable.values_list("id", flat=True))
+    random.Random(7).shuffle(ids)
+    size = len(ids) // parts
+    return [ids[i * size : (i + 1) * size] for i in range(parts)]
+
+
+def picker(ids: Sequence[int], concurrency: int = harness.CONCURRENCY) -> Callable[[int, int], int]:
+    """Worker w's n-th case: every worker walks its own stripe of ids, so two workers never race on one case."""
+
+    def pick(worker: int, n: int) -> int:
+        return ids[(n * concurrency + worker) % len(ids)]
+
+    return pick
+
+
+def raw_sql_operation(ids: Sequence[int], user_ids: Sequence[int]) -> Callable[[int, int], str | None]:
+    local = threading.local()
+    pick = picker(ids)
+
+    def operation(worker: int, n: int) -> str | None:
+        if not hasattr(local, "conn"):
+            local.conn = psycopg.connect(CLAIMS_URL, autocommit=True)
+        cursor = local.conn.execute(
+            "UPDATE cases_case SET assigned_to_id = %s, assigned_at = now() WHERE id = %s AND assigned_to_id IS NULL",
+            [user_ids[worker % len(user_ids)], pick(worker, n)],
+        )
+        return None if cursor.rowcount == 1 else "already claimed"
+
+    return operation
+
+
+def http_post_operation(
+    port: int, ids: Sequence[int], headers_for: Callable[[int], dict[str, str]]
+) -> Callable[[int, int], str | None]:
+    pick = picker(ids)
+
+    def operation(worker: int, n: int) -> str | None:
+        case_id = pick(worker, n)
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers_for(worker).items())
+        request = (
+            f"POST /api/v3/cases/{case_id}/claim HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+            f"Content-Length: 0\r\n{extra}\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(request)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        head = chunks[0][:16] if chunks else b""
+        return None if head.startswith(b"HTTP/1.1 201") else f"status {head!r} for case {case_id}"
+
+    return operation
+
+
+def service_operation(ids: Sequence[int], claimers: Sequence[User]) -> Callable[[int, int], str | None]:
+    pick = picker(ids)
+
+    def operation(worker: int, n: int) -> str | None:
+        result = claim_cases(user=claimers[worker % len(claimers)], case_ids=[pick(worker, n)])
+        outcome = result.outcomes[0].outcome
+        return None if outcome == Outcome.CLAIMED else f"outcome {outcome}"
+
+    return operation
+
+
+def queries_per_claim(user: User, case_id: int) -> tuple[int, list[str]]:
+    """SQL statements one claim runs, not counting the transaction's BEGIN and COMMIT."""
+    with CaptureQueriesContext(connection) as ctx:
+        claim_cases(user=user, case_ids=[case_id])
+    statements = [q["sql"][:110] for q in ctx.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    return len(statements), statements
+
+
+def main() -> int:
+    claimers = users()
+    raw_ids, api_ids, service_ids, probe_ids = case_slices(4)
+    user_ids = [u.pk for u in claimers]
+    headers = [harness.token_header(u) for u in claimers]
+    n_queries, statements = queries_per_claim(claimers[0], probe_ids[0])
+    connections.close_all()
+
+    harness.print_header(f"claims: {Case.objects.count():,} cases, {USERS} users, {harness.CONCURRENCY} clients")
+    print(f"  SQL statements in one claim: {n_queries}")
+    for sql in statements:
+        print(f"    {sql}")
+
+    harness.print_header("raw SQL floor (conditional UPDATE, psycopg)")
+    raw = harness.run_concurrent(
+        "raw SQL claim (UPDATE … WHERE assigned_to_id IS NULL)", raw_sql_operation(raw_ids, user_ids)
+    )
+    harness.print_result(raw, unit="claims/s")
+
+    harness.print_header("served by gunicorn")
+    with harness.Gunicorn(ready_path="/bench/bare") as server:
+        meter = harness.CpuMeter(server.worker_pids)
+        bare = harness.run_concurrent(
+            "bare Django JSON view (no DB)", harness.http_get_operation(server.port, ["/bench/bare"]), meter=meter
+        )
+        harness.print_result(bare)
+        api = harness.run_concurrent(
+            "POST /api/v3/cases/{id}/claim",
+            http_post_operation(server.port, api_ids, lambda w: headers[w % len(headers)]),
+            meter=meter,
+        )
+        harness.print_result(api, floor=bare, unit="claims/s")
+        rss = server.peak_worker_rss_mb()
+
+    harness.print_header("claim service in-process (threads)")
+    service = harness.run_concurrent("claim_cases() in-process", service_operation(service_ids, claimers))
+    harness.print_result(service, floor=raw, unit="claims/s")
+
+    ratio_bare = api.per_second / bare.per_second if bare.per_second else 0.0
+    ratio_raw = api.per_second / raw.per_second if raw.per_second else 0.0
+    checks = {
+        "api_vs_bare": ratio_bare >= TARGET_RATIO,
+        "api_p99": api.p99_ms < TARGET_P99_MS,
+        "queries": n_queries <= TARGET_QUERIES,
+        "errors": api.errors == 0 and service.errors == 0,
+    }
+    harness.print_header("summary")
+    print(f"  API / bare     {ratio_bare:6.1%}   target ≥ {TARGET_RATIO:.0%}  {harness.verdict(checks['api_vs_bare'])}")
+    print(f"  API p99       {api.p99_ms:6.1f} ms target < {TARGET_P99_MS:.0f} ms  {harness.verdict(checks['api_p99'])}")
+    print(f"  API / raw SQL  {ratio_raw:6.1%}")
+    print(f"  service / raw SQL {service.per_second / raw.per_second if raw.per_second else 0:6.1%}")
+    print(f"  SQL per claim  {n_queries}        target ≤ {TARGET_QUERIES}        {harness.verdict(checks['queries'])}")
+    print(
+        f"  errors: API {api.errors}, service {service.errors}, raw {raw.errors}   {harness.verdict(checks['errors'])}"
+    )
+    print(f"  peak RSS: gunicorn worker {rss:.0f} MB")
+    harness.write_results(
+        "claims",
+        {
+            "raw": raw.as_dict(),
+            "bare": bare.as_dict(),
+            "api": api.as_dict(),
+            "service": service.as_dict(),
+            "queries_per_claim": n_queries,
+            "ratios": {"api_vs_bare": ratio_bare, "api_vs_raw": ratio_raw},
+            "checks": checks,
+        },
+    )
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
