@@ -8,14 +8,12 @@ callers answer refusals with responses marked as logged (see `quiet`), and nothi
 
 import logging
 import mimetypes
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.http import FileResponse, HttpResponseBase
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +21,7 @@ from django.utils import timezone
 from accounts.models import User
 from cases import masking, watermark
 from cases.models import Case, Document, DocumentAccess
+from jsn.lib.ratelimit import rate_limit_hit
 
 logger = logging.getLogger(__name__)
 
@@ -87,23 +86,9 @@ def _log(
 
 
 def _rate_limit(*, user: User, action: str) -> int | None:
-    """Count one attempt in this user's hourly window; return seconds to wait when over the limit.
-
-    The counter lives in the shared cache (Redis in production) so the limit holds across processes.
-    """
+    """Count one attempt in this user's hourly window; return seconds to wait when over the limit."""
     limit = int(getattr(settings, "DOCUMENT_RATE_LIMIT_PER_HOUR", 60))
-    now = int(time.time())
-    window = now // 3600
-    key = f"docs:rl:{action}:{user.pk}:{window}"
-    cache.add(key, 0, timeout=3600 + 60)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr: start the window again
-        cache.set(key, 1, timeout=3600 + 60)
-        count = 1
-    if count > limit:
-        return (window + 1) * 3600 - now
-    return None
+    return rate_limit_hit(scope=f"docs:{action}", user_id=user.pk, limit=limit)
 
 
 def _refuse(

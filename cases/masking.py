@@ -138,12 +138,15 @@ def present_case(case: Any, *, visible: bool, contacts: Sequence[Any] | None = N
 
 
 def present_document_title(title: str, *, kind_label: str, visible: bool, secrets: Sequence[str]) -> str:
-    """A document's title, unless it would reveal a masked value to a non-owner."""
+    """A document's title for owners; for anyone else only its kind.
+
+    Court papers name parties and places in every spelling ("SMITH, JOHN", "123 Main St", "2023CA1234"), so a
+    title can never be proven free of masked values: non-owners get the kind label, never free text.
+    `secrets` is kept for callers that check other free text with `text_reveals`.
+    """
     if visible:
         return title or kind_label
-    if not title or text_reveals(title, secrets):
-        return kind_label
-    return title
+    return kind_label
 
 
 def refused_query_keys(keys: Iterable[str], ordering_values: Iterable[str] = ()) -> list[str]:

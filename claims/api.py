@@ -4,7 +4,7 @@ from typing import Any
 
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,8 +12,9 @@ from rest_framework.views import APIView
 
 from cases import masking
 from claims import selectors, services
+from claims.limits import RATE_LIMITED, claim_requests_wait
 from claims.models import Claim
-from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome
+from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome, PaymentRequired
 from jsn.lib.api import ApiError
 
 PG_BIGINT_MAX = 2**63 - 1
@@ -45,7 +46,16 @@ def _busy() -> ApiError:
     return ApiError(423, "busy", services.BUSY)
 
 
+def _throttle(request: Request) -> None:
+    wait = claim_requests_wait(user=request.user)
+    if wait is not None:
+        raise exceptions.Throttled(wait=wait, detail=RATE_LIMITED)
+
+
 def _claim_error(exc: ClaimError) -> ApiError:
+    if isinstance(exc, PaymentRequired):
+        # 402 for the whole request, bulk included: the reason is the account's, not any one case's.
+        return ApiError(402, exc.code, exc.message, fix_url=exc.fix_url)
     if exc.code == "terms_not_accepted":
         return ApiError(403, exc.code, exc.message, url=reverse("terms"))
     return ApiError(409, exc.code, exc.message)  # e.g. `conflict`: a unique-index race lost twice
@@ -146,7 +156,10 @@ def _error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 class CasesClaimApi(APIView):
-    """Claim up to 250 cases at once; every case gets its own outcome (all-or-nothing per case)."""
+    """Claim up to 250 cases at once; every case gets its own outcome (all-or-nothing per case).
+
+    402 `payment_method_required` / `payment_past_due` (with `fix_url`) refuses the whole request: the reason is
+    the account's, so no case is claimed and none is reported one by one."""
 
     class OutputSerializer(serializers.Serializer):
         results = CaseOutcomeSerializer(many=True)
@@ -157,9 +170,10 @@ class CasesClaimApi(APIView):
     @extend_schema(
         operation_id="cases_claim_bulk",
         request=CaseIdsInputSerializer,
-        responses={200: OutputSerializer, **_error_responses(400, 403, 409, 423)},
+        responses={200: OutputSerializer, **_error_responses(400, 402, 403, 409, 423)},
     )
     def post(self, request: Request) -> Response:
+        _throttle(request)
         case_ids = parse_case_ids(request.data)
         try:
             result = services.claim_cases(user=request.user, case_ids=case_ids)
@@ -192,6 +206,7 @@ class CasesReleaseApi(APIView):
         responses={200: OutputSerializer, **_error_responses(400, 423)},
     )
     def post(self, request: Request) -> Response:
+        _throttle(request)
         case_ids = parse_case_ids(request.data)
         reason = parse_reason(request.data)
         try:
@@ -208,9 +223,10 @@ class CaseClaimApi(APIView):
     @extend_schema(
         operation_id="case_claim",
         request=None,
-        responses={201: ClaimOutputSerializer, **_error_responses(403, 404, 409, 423)},
+        responses={201: ClaimOutputSerializer, **_error_responses(402, 403, 404, 409, 423)},
     )
     def post(self, request: Request, case_id: int) -> Response:
+        _throttle(request)
         if case_id > PG_BIGINT_MAX:
             raise ApiError(404, "not_found", services.NOT_FOUND)
         try:
@@ -248,6 +264,7 @@ class CaseReleaseApi(APIView):
         responses={200: OutputSerializer, **_error_responses(403, 404, 409, 423)},
     )
     def post(self, request: Request, case_id: int) -> Response:
+        _throttle(request)
         if case_id > PG_BIGINT_MAX:
             raise ApiError(404, "not_found", services.NOT_FOUND)
         reason = parse_reason(request.data)

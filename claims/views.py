@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from cases import masking
 from cases.models import Case
 from claims import selectors, services
+from claims.limits import RATE_LIMITED, claim_requests_wait
 from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome
 
 # What each outcome tells the person who clicked.
@@ -43,7 +44,7 @@ def my_claims(request: HttpRequest) -> HttpResponse:
 
 def _selected_ids(request: HttpRequest) -> list[int] | None:
     raw = request.POST.getlist("case_ids")
-    if not raw or len(raw) > MAX_CASE_IDS or not all(v.isdigit() and 0 < len(v) < 19 for v in raw):
+    if not raw or len(raw) > MAX_CASE_IDS or not all(v.isascii() and v.isdigit() and 0 < len(v) < 19 for v in raw):
         return None
     return list(dict.fromkeys(int(v) for v in raw))
 
@@ -55,9 +56,9 @@ def _next_url(request: HttpRequest) -> str:
     return reverse("case_list")
 
 
-def _respond(request: HttpRequest, *, rows: list[dict], error: str = "") -> HttpResponse:
+def _respond(request: HttpRequest, *, rows: list[dict], error: str = "", fix_url: str = "") -> HttpResponse:
     if request.htmx:
-        context = {"rows": rows, "error": error}
+        context = {"rows": rows, "error": error, "fix_url": fix_url}
         response = render(request, "claims/_claim_results.html", context, status=200)
         response["HX-Trigger"] = "claimsChanged"  # the case table reloads itself: unmasking shows at once
         return response
@@ -93,6 +94,8 @@ def _rows(outcomes: list[services.CaseOutcome]) -> list[dict]:
 
 @require_POST
 def claim_selected(request: HttpRequest) -> HttpResponse:
+    if claim_requests_wait(user=request.user) is not None:
+        return _respond(request, rows=[], error=RATE_LIMITED)
     case_ids = _selected_ids(request)
     if case_ids is None:
         return _respond(request, rows=[], error=NOTHING_SELECTED if not request.POST.get("case_ids") else BAD_SELECTION)
@@ -100,6 +103,8 @@ def claim_selected(request: HttpRequest) -> HttpResponse:
         result = services.claim_cases(user=request.user, case_ids=case_ids)
     except ClaimBusyError as exc:
         return _respond(request, rows=[], error=exc.message)
+    except services.PaymentRequired as exc:
+        return _respond(request, rows=[], error=exc.message, fix_url=exc.fix_url)
     except ClaimError as exc:
         return _respond(request, rows=[], error=exc.message)
     return _respond(request, rows=_rows(result.outcomes))
@@ -107,6 +112,8 @@ def claim_selected(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def release_selected(request: HttpRequest) -> HttpResponse:
+    if claim_requests_wait(user=request.user) is not None:
+        return _respond(request, rows=[], error=RATE_LIMITED)
     case_ids = _selected_ids(request)
     if case_ids is None:
         return _respond(request, rows=[], error=NOTHING_SELECTED if not request.POST.get("case_ids") else BAD_SELECTION)

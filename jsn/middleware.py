@@ -1,5 +1,8 @@
+from collections.abc import Callable
+
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 
 class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
@@ -13,3 +16,22 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
         if request.path_info.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class PrivateNoStoreMiddleware:
+    """Pages and API answers for a logged-in user are never stored by browsers or shared caches.
+
+    They may carry unmasked data the user owns *now*: after a release, the back button or a proxy must not show
+    it again. Views that set their own Cache-Control (static files, health) keep it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        personal = (user is not None and user.is_authenticated) or request.path_info.startswith("/api/")
+        if personal and not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "private, no-store"
+        return response

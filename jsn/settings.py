@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "jsn.middleware.LoginRequiredMiddleware",
+    "jsn.middleware.PrivateNoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -142,6 +143,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "heartbeat": {"task": "jsn.tasks.heartbeat_task", "schedule": crontab(minute="*")},
     # 00:15 in BILLING_TIME_ZONE (CELERY_TIMEZONE): yesterday and its 15-minute claim grace have both ended.
     "bill-daily": {"task": "billing.tasks.bill_daily_task", "schedule": crontab(hour=0, minute=15)},
+    # After the morning's charges and Stripe's webhooks have settled.
+    "billing-reconcile": {"task": "billing.tasks.billing_reconcile_task", "schedule": crontab(hour=4, minute=45)},
     "expire-claims": {"task": "claims.tasks.expire_claims_task", "schedule": crontab(minute=5)},
     "warn-expiring-claims": {"task": "claims.tasks.warn_expiring_claims_task", "schedule": crontab(hour=8, minute=0)},
     "import-dialfire-leads": {"task": "leads.tasks.import_dialfire_task", "schedule": crontab(minute="*/15")},
@@ -185,6 +188,8 @@ if not 1 <= DEFAULT_CLAIM_LIMIT <= MAX_CLAIM_LIMIT:
     raise ImproperlyConfigured(f"DEFAULT_CLAIM_LIMIT must be between 1 and {MAX_CLAIM_LIMIT}.")
 CLAIM_MAX_DAYS = env.int("CLAIM_MAX_DAYS", default=None)
 CLAIM_GRACE_MINUTES = env.int("CLAIM_GRACE_MINUTES", default=15)
+# Claim/release requests per user per hour (a bulk request counts once); over it the API answers 429.
+CLAIM_RATE_LIMIT_PER_HOUR = env.int("CLAIM_RATE_LIMIT_PER_HOUR", default=120)
 PAYMENT_GRACE_DAYS = env.int("PAYMENT_GRACE_DAYS", default=3)
 # How far back a user's first billing run looks for unbilled days (later runs continue from their cursor).
 BILLING_LOOKBACK_DAYS = env.int("BILLING_LOOKBACK_DAYS", default=35)

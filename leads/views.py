@@ -1,6 +1,7 @@
 """Agent pages: PLZ subscriptions, received and queued leads, and the signed PDF download."""
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -66,7 +67,11 @@ def _quiet(response: HttpResponse) -> HttpResponse:
     return response
 
 
+# Anonymous visitors get the login page *without* ?next=: the path carries the signed token.
+@login_not_required
 def download(request: HttpRequest, token: str) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return _quiet(redirect("account_login"))
     try:
         delivery = services.lead_download_resolve(token=token, user=request.user, ip=request.META.get("REMOTE_ADDR"))
     except services.DownloadRefused as exc:

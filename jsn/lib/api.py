@@ -23,6 +23,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return None
     if isinstance(exc, ApiError):
         response.data = {"code": exc.code, "detail": str(exc.detail), **exc.extra}
+    elif isinstance(exc, exceptions.Throttled):
+        response.data = {"code": "rate_limited", "detail": str(exc.detail)}
     elif isinstance(exc, exceptions.ValidationError):
         response.data = {"code": "invalid", "detail": "The request is invalid.", "errors": response.data}
     elif isinstance(exc, exceptions.APIException):
