@@ -1,6 +1,7 @@
 """Send due deliveries at most once: lease, compare-and-set `sending`, send, mark sent. See the package doc."""
 
 import logging
+import smtplib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,6 +32,16 @@ from leads.services.common import (
     SEND_LEASE,
     LeadError,
     _hours,
+)
+
+# The mail server said no, or could not be reached at all: the message was not accepted, so sending it again
+# cannot duplicate it.
+SMTP_REFUSALS = (
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPDataError,
+    smtplib.SMTPConnectError,
+    ConnectionRefusedError,
 )
 
 logger = logging.getLogger(__name__)
@@ -161,6 +172,7 @@ def deliveries_send_due(*, now: datetime | None = None, batch: int = 200) -> Sen
                 continue
             lead = delivery.lead
             message_id = make_msgid(domain="jsn.local")
+            handed_over = False
             try:
                 if lead.pk not in pdfs:
                     with lead.pdf.open("rb") as fh:
@@ -168,11 +180,20 @@ def deliveries_send_due(*, now: datetime | None = None, batch: int = 200) -> Sen
                 message = _lead_email(
                     delivery=delivery, recipient=delivery.subscriber, pdf=pdfs[lead.pk], message_id=message_id
                 )
+                handed_over = True
                 connection.send_messages([message])
-            # Any error from storage or the mail backend: the message was refused, so a bounded retry is safe.
-            # A crash (the process dying) never reaches this line and leaves the row in `sending`.
+            # Errors before the hand-over, and the server's explicit refusals, mean nothing was sent: a bounded
+            # retry is safe. Anything else during the hand-over (a timeout, a dropped connection after DATA) may
+            # have delivered the e-mail, so the row stays in `sending` for staff, like a crash (never re-sent).
             except Exception as exc:  # noqa: BLE001
                 error = f"{type(exc).__name__}: {exc}"[:500]
+                if handed_over and not isinstance(exc, SMTP_REFUSALS):
+                    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+                        last_error=f"ambiguous: {error}"[:500], updated_at=now
+                    )
+                    report.errors.append(error)
+                    logger.error("lead delivery %s: send outcome unknown, left for staff: %s", delivery.pk, error)
+                    continue
                 report.errors.append(error)
                 if delivery.attempts >= MAX_SEND_ATTEMPTS:
                     status, due_at = Delivery.Status.FAILED, delivery.due_at

@@ -37,3 +37,11 @@ class RefusingBackend(LocmemBackend):
 def outbox_pairs() -> list[tuple[str, str]]:
     """(lead number, recipient) for every e-mail handed to the backend."""
     return [(m.extra_headers["X-JSN-Lead"], m.to[0]) for m in mail.outbox]
+
+
+class TimeoutAfterDataBackend(LocmemBackend):
+    """The server accepts the message, then the connection times out before its final answer reaches us."""
+
+    def send_messages(self, messages):
+        super().send_messages(messages)
+        raise TimeoutError("timed out waiting for the reply to DATA")

@@ -105,6 +105,22 @@ def test_refused_mail_is_retried_then_failed(grant, settings):
 
 
 @pytest.mark.django_db
+def test_a_timeout_during_the_hand_over_is_never_retried_but_left_for_staff(grant, settings):
+    grant("10115")
+    settings.EMAIL_BACKEND = "tests.leads.backends.TimeoutAfterDataBackend"
+    with time_machine.travel(T0, tick=False) as clock:
+        lead_import_pdf(content=lead_pdf(plz="10115", city="Berlin"), filename="a.pdf")
+        for minute in range(0, 60, 1):
+            clock.move_to(T0 + timedelta(minutes=minute))
+            deliveries_send_due()
+    assert len(mail.outbox) == 1  # one hand-over, whatever happened after it
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.SENDING
+    assert delivery.last_error.startswith("ambiguous: TimeoutError")
+    assert deliveries_ambiguous_count(now=T0 + timedelta(hours=2)) == 1
+
+
+@pytest.mark.django_db
 def test_crash_at_the_send_never_duplicates_and_is_surfaced(grant, settings, staff_user):
     """L3: the worker 'dies' right after the provider accepted the message, 50 times over."""
     subs = [grant("10115") for _ in range(5)]
