@@ -1,10 +1,12 @@
 """Billing reads. `pricing_quote_for` is the seam the claims services use to freeze a claim's price."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery, Sum
+from django.urls import reverse
 
 from accounts.models import User
 from billing import ledger, pricing
@@ -101,3 +103,59 @@ __all__ = [
     "pricing_quote_for",
     "tomorrow_charge_for",
 ]
+
+
+# --- the payment gate ----------------------------------------------------------------------------------------------
+PAYMENT_METHOD_REQUIRED = "Add a card before claiming new cases: open the Billing page and choose “Add / change card”."
+PAYMENT_PAST_DUE = (
+    "Invoice {number} is unpaid for more than {days} days. Settle it (Billing page → “Manage billing”) before "
+    "claiming new cases; the cases you hold stay yours."
+)
+
+
+@dataclass(frozen=True)
+class PaymentGate:
+    """Why new claims are refused (HTTP 402): a machine-readable code, a sentence, and where to fix it."""
+
+    code: str  # payment_method_required | payment_past_due
+    detail: str
+    fix_url: str
+
+
+def payment_gate_annotations() -> dict[str, Any]:
+    """Columns for a query on User that tell the gate's facts, so the claim path learns them in the statement
+    that locks the user (its budget is six statements). Local reads: our invoices, the mirrored Stripe customer."""
+    from djstripe.models import Customer  # dj-stripe's models: not at claims' import time
+
+    from billing import stripe_gateway
+
+    cutoff = billing_today() - timedelta(days=settings.PAYMENT_GRACE_DAYS)
+    overdue = Invoice.objects.filter(user_id=OuterRef("pk"), status=Invoice.Status.FAILED, due_date__lt=cutoff)
+    columns: dict[str, Any] = {"gate_overdue": Subquery(overdue.order_by("due_date").values("number")[:1])}
+    if stripe_gateway.is_enabled():
+        cards = Customer.objects.filter(
+            subscriber_id=OuterRef("pk"), livemode=settings.STRIPE_LIVE_MODE, default_payment_method__isnull=False
+        )
+        columns["gate_has_card"] = Exists(cards)
+    return columns
+
+
+def payment_gate_from(*, user: User) -> PaymentGate | None:
+    """The gate for a user row loaded with payment_gate_annotations(); None when new claims are allowed."""
+    if not hasattr(user, "gate_overdue"):
+        return payment_gate_for(user=user)  # a row loaded without the columns: read them (one query)
+    if not user.billing_active:
+        return None  # billing is off for this account: nothing to pay
+    fix_url = reverse("billing")
+    if getattr(user, "gate_has_card", True) is False:
+        return PaymentGate("payment_method_required", PAYMENT_METHOD_REQUIRED, fix_url)
+    if user.gate_overdue is not None:
+        detail = PAYMENT_PAST_DUE.format(number=user.gate_overdue, days=settings.PAYMENT_GRACE_DAYS)
+        return PaymentGate("payment_past_due", detail, fix_url)
+    return None
+
+
+def payment_gate_for(*, user: User) -> PaymentGate | None:
+    """None when the user may claim new cases (one query)."""
+    row = User.objects.only("id", "billing_active").annotate(**payment_gate_annotations()).get(pk=user.pk)
+    return payment_gate_from(user=row)

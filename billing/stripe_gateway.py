@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import stripe
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from djstripe.models import Customer, PaymentMethod
 from djstripe.settings import djstripe_settings
@@ -179,7 +180,7 @@ def customer_ensure(*, user: User) -> Customer:
     customer = customer_for(user=user)
     if customer is not None:
         return customer
-    user_model = type(user)
+    user_model = get_user_model()  # not type(user): request.user is a SimpleLazyObject
     with transaction.atomic():
         # Serialises two first requests of the same user; the idempotency key covers a crash after Stripe answered.
         user_model.objects.select_for_update().only("pk").get(pk=user.pk)

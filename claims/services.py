@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import TermsNotAccepted, terms_require_current
-from billing.selectors import PriceQuote, pricing_quote_for
+from billing.selectors import PriceQuote, payment_gate_annotations, payment_gate_from, pricing_quote_for
 from cases.models import Case
 from claims.models import Claim, ClaimEvent
 
@@ -72,6 +72,14 @@ class ClaimError(Exception):
         self.message = message
 
 
+class PaymentRequired(ClaimError):
+    """New claims are paused until the user fixes billing (HTTP 402); held claims keep working, release too."""
+
+    def __init__(self, code: str, message: str, fix_url: str) -> None:
+        super().__init__(code, message)
+        self.fix_url = fix_url
+
+
 class ClaimBusyError(ClaimError):
     """A row stayed locked beyond lock_timeout. Nothing was changed; retrying later is safe."""
 
@@ -120,7 +128,12 @@ def claim_expires_at(*, claimed_at: datetime) -> datetime | None:
 
 def _lock_user(*, user_id: int) -> User:
     """The user row, locked until commit: serialises this user's claims so the limit check cannot race."""
-    qs = User.objects.select_for_update().only("id", "claim_limit", "is_active", "email")
+    # The payment gate's facts ride on this statement (no extra round trip on the claim path).
+    qs = (
+        User.objects.select_for_update(of=("self",))
+        .only("id", "claim_limit", "is_active", "email", "billing_active")
+        .annotate(**payment_gate_annotations())
+    )
     if connection.vendor == "postgresql":
         # lock_timeout counts each lock wait separately, and a row lock queue is two waits (tuple lock, then
         # the holder's transaction), so a claim could wait twice as long as intended. A local
@@ -180,7 +193,8 @@ def _on_commit_notify(events: Sequence[ClaimEvent]) -> None:
 def claim_cases(*, user: User, case_ids: Sequence[int]) -> ClaimResult:
     """Claim each case for user, all-or-nothing per case; report an outcome per requested id, in request order.
 
-    Raises ClaimError("terms_not_accepted") before the current terms are accepted, and ClaimBusyError when a
+    Raises ClaimError("terms_not_accepted") before the current terms are accepted, PaymentRequired
+    ("payment_method_required" / "payment_past_due") while billing needs fixing, and ClaimBusyError when a
     row stays locked beyond CLAIM_WAIT_MS (nothing changed).
     """
     case_ids = list(dict.fromkeys(case_ids))
@@ -215,6 +229,9 @@ def _claim_cases(*, user_id: int, case_ids: list[int]) -> ClaimResult:
     quote = _memo_quotes()
     with transaction.atomic():
         user = _lock_user(user_id=user_id)  # query 1: lock the user first
+        gate = payment_gate_from(user=user)  # refuses the whole request (402), whatever the cases
+        if gate is not None:
+            raise PaymentRequired(gate.code, gate.detail, gate.fix_url)
         # Query 2: lock the cases in id order (no deadlocks between bulk claims). The same statement counts
         # the user's active claims: it starts after the user lock was granted, so its snapshot already holds
         # every claim this user committed before us, and no new one can appear while we hold the lock.
