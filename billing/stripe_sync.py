@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -47,6 +48,7 @@ ERR_TOO_MANY_LINES = (
 FAILED_SUBJECT = "Your JSN payment failed (invoice {number})"
 SYNC_BATCH = 200
 MAX_CONSECUTIVE_UNAVAILABLE = 3
+RECHECK_SETTLED = timedelta(days=2)
 
 
 class SyncOutcome(StrEnum):
@@ -274,9 +276,14 @@ def billing_reconcile(*, since_days: int = 35, min_age: timedelta = timedelta(mi
     if not stripe_gateway.is_enabled():
         return counts
     now = timezone.now()
-    invoices = Invoice.objects.filter(
-        created_at__lt=now - min_age, created_at__gte=now - timedelta(days=since_days)
-    ).exclude(stripe_invoice_id__isnull=True, status=S.OPEN, stripe_sync_error="")  # not sent yet: the sync's job
+    # One search call per invoice: settled invoices (paid, void) are checked once, in the two days after they
+    # were made; unsettled ones every day of the window.
+    unsettled = Q(status__in=[S.OPEN, S.FAILED, S.UNCOLLECTIBLE])
+    invoices = (
+        Invoice.objects.filter(created_at__lt=now - min_age, created_at__gte=now - timedelta(days=since_days))
+        .filter(unsettled | Q(created_at__gte=now - RECHECK_SETTLED))
+        .exclude(stripe_invoice_id__isnull=True, status=S.OPEN, stripe_sync_error="")  # not sent yet: the sync's job
+    )
     for invoice in invoices.order_by("id").iterator(chunk_size=SYNC_BATCH):
         state = stripe_gateway.invoice_find_by_metadata(our_invoice_id=invoice.pk)
         counts["checked"] += 1

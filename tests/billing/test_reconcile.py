@@ -126,3 +126,15 @@ def test_reconcile_runs_daily_from_beat():
     entry = settings.CELERY_BEAT_SCHEDULE["billing-reconcile"]
     assert entry["task"] == "billing.tasks.billing_reconcile_task"
     assert billing_reconcile_task.name == entry["task"]
+
+
+def test_settled_invoices_are_rechecked_only_while_recent(fake_stripe, subscriber):
+    with_card(fake_stripe, subscriber)
+    invoice = local_invoice(subscriber)
+    invoice_stripe_sync(invoice_id=invoice.pk)
+    Invoice.objects.filter(pk=invoice.pk).update(created_at=timezone.now() - timedelta(days=10))
+
+    assert billing_reconcile(**NOW)["checked"] == 0  # paid 10 days ago: checked when it was new
+
+    Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.Status.FAILED)
+    assert billing_reconcile(**NOW)["checked"] == 1  # unsettled: checked every day of the window
