@@ -116,6 +116,13 @@ MATRIX: list[Row] = [
     Row(r"^api/v3/leads/(subscriptions|deliveries)$", API_READ),
     # billing: invoices are the viewer's own (no invoice exists here, so a detail is 404 for everyone)
     Row(r"^billing/$", PAGE),
+    # Card / portal act on the caller's own account only; without Stripe keys (as here) they redirect to /billing/.
+    Row(
+        r"^billing/(card|portal)/$",
+        POST_ONLY_PAGE,
+        post={"other": {302}, "anonymous": TO_LOGIN},
+        methods=frozenset({"post"}),
+    ),
     Row(r"^billing/invoices/\{invoice_id\}/(pdf)?$", expect({404}, {404}, TO_LOGIN, {404})),
     Row(r"^api/v3/billing/(invoices|summary|pricing)$", API_READ),
     Row(r"^api/v3/billing/invoices/\{invoice_id\}$", expect({404}, {404}, API_AUTH, {404})),
