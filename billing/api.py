@@ -28,7 +28,10 @@ class InvoiceLineOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     service_date = serializers.DateField()
     case_id = serializers.IntegerField(allow_null=True)
-    case_number = serializers.CharField()
+    case_number = serializers.CharField(
+        source="visible_case_number", allow_null=True, help_text="Null once you no longer own the case."
+    )
+    case_label = serializers.CharField()
     description = serializers.CharField()
     quantity = serializers.IntegerField()
     unit_amount_cents = serializers.IntegerField()

@@ -37,7 +37,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         rows.append(
             [
                 f"{line.service_date:%Y-%m-%d}",
-                line.case_number,
+                line.case_label,
                 Paragraph(line.description, styles["BodyText"]),
                 "" if line.score is None else str(line.score),
                 str(line.quantity),

@@ -12,6 +12,7 @@ from accounts.models import User
 from billing import ledger, pricing
 from billing.models import Invoice, PricingConfig
 from billing.services import billing_time_zone, billing_today
+from cases.models import Case
 from claims.models import Claim
 
 
@@ -51,8 +52,24 @@ def invoice_list_for(*, user: User) -> QuerySet[Invoice]:
 
 
 def invoice_detail_for(*, user: User, invoice_id: int) -> Invoice:
-    """One of the user's own invoices with its lines; Invoice.DoesNotExist for anyone else's (a 404, not a 403)."""
-    return Invoice.objects.prefetch_related("lines").get(pk=invoice_id, user=user)
+    """One of the user's own invoices with its lines; Invoice.DoesNotExist for anyone else's (a 404, not a 403).
+
+    Each line gets `case_label`: the case number while the user still owns the case (or is staff), otherwise
+    "Case #<id>" — when a claim ends, access to the case's masked fields ends, on past invoices too.
+    """
+    invoice = Invoice.objects.prefetch_related("lines").get(pk=invoice_id, user=user)
+    lines = list(invoice.lines.all())
+    case_ids = {line.case_id for line in lines if line.case_id}
+    owned = (
+        set()
+        if user.is_staff
+        else set(Case.objects.filter(pk__in=case_ids, assigned_to=user).values_list("pk", flat=True))
+    )
+    for line in lines:
+        sees = line.case_id is not None and (user.is_staff or line.case_id in owned)
+        line.visible_case_number = line.case_number if sees else None
+        line.case_label = line.case_number if sees else (f"Case #{line.case_id}" if line.case_id else "—")
+    return invoice
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,8 @@ def _plan_batch(user_ids: list[int], *, window: "_Window", run: BillingRun | Non
                     i.span.claim_id,
                     i.span.case_id,
                     i.span.case_number,
-                    f"Exclusive access to case {i.span.case_number or i.span.case_id} on {day:%Y-%m-%d}",
+                    # No case number: descriptions reach Stripe's hosted invoices and outlive the claim.
+                    f"Exclusive access to case #{i.span.case_id} on {day:%Y-%m-%d}",
                     day,
                     1,
                     i.span.price_cents,

@@ -54,7 +54,8 @@ def test_invoice_list_query_count_does_not_grow_with_invoices(api_client, billed
 def test_invoice_detail_shows_frozen_lines(api_client, billed, django_assert_num_queries):
     api_client.force_authenticate(billed)
     invoice = Invoice.objects.get(user=billed, invoice_date=D + timedelta(days=1))
-    with django_assert_num_queries(2):  # 1: the invoice (owner-filtered), 2: its lines
+    # 1: the invoice (owner-filtered), 2: its lines, 3: which of their cases the user still owns
+    with django_assert_num_queries(3):
         body = api_client.get(f"/api/v3/billing/invoices/{invoice.pk}").json()
     assert body["total_cents"] == sum(line["amount_cents"] for line in body["lines"]) == 1750
     assert sorted(line["unit_amount_cents"] for line in body["lines"]) == [250, 1500]
@@ -149,3 +150,27 @@ def test_invoice_page_and_pdf_for_the_owner_only(client, billed, other_subscribe
     assert mine.number in text and "17.50 USD" in text
     assert client.get(f"/billing/invoices/{theirs.pk}/").status_code == 404
     assert client.get(f"/billing/invoices/{theirs.pk}/pdf").status_code == 404
+
+
+def test_case_number_on_an_invoice_shows_only_while_the_user_owns_the_case(api_client, client, billed):
+    from django.utils import timezone
+
+    invoice = Invoice.objects.get(user=billed, invoice_date=D)
+    line = invoice.lines.get()
+    case = line.case
+    case.assigned_to, case.assigned_at = billed, timezone.now()
+    case.save()
+    api_client.force_authenticate(billed)
+    owned = api_client.get(f"/api/v3/billing/invoices/{invoice.pk}").json()["lines"][0]
+    assert owned["case_number"] == case.case_number and owned["case_label"] == case.case_number
+
+    case.assigned_to, case.assigned_at = None, None  # the claim ended
+    case.save()
+    body = api_client.get(f"/api/v3/billing/invoices/{invoice.pk}").content.decode()
+    assert case.case_number not in body and f"Case #{case.pk}" in body
+    client.force_login(billed)
+    assert case.case_number not in client.get(f"/billing/invoices/{invoice.pk}/").content.decode()
+    pdf = client.get(f"/billing/invoices/{invoice.pk}/pdf")
+    text = "".join(page.extract_text() for page in PdfReader(__import__("io").BytesIO(pdf.content)).pages)
+    assert case.case_number not in text and f"Case #{case.pk}" in text
+    assert case.case_number not in line.description  # what Stripe's hosted invoice shows
