@@ -1,5 +1,6 @@
 import os
 import shutil
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -29,6 +30,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_pg)
         if "browser" in item.keywords and not has_chromium:
             item.add_marker(skip_browser)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_per_worker() -> Iterator[None]:
+    """Each pytest-xdist worker uses its own Redis database, so one worker's cache reset never hits another.
+
+    Done here, not in the settings module: xdist names the worker only after Django's settings are loaded.
+    """
+    from django.conf import settings
+    from django.test import override_settings
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    default = settings.CACHES["default"]
+    if not worker.startswith("gw") or "redis" not in default["BACKEND"]:
+        yield
+        return
+    base, _, db = default["LOCATION"].rpartition("/")
+    db_number = max((int(db) if db.isdigit() else 15) - int(worker[2:] or 0), 0)
+    with override_settings(CACHES={**settings.CACHES, "default": {**default, "LOCATION": f"{base}/{db_number}"}}):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -303,7 +303,7 @@ def test_c4_a_case_held_locked_answers_quickly_with_423_and_leaves_no_stuck_conn
     done.set()
     holder.join()
     assert {(status, code) for status, code, _ in answers} == {(423, "busy")}
-    # RELIABILITY C4: every answer within 2 s. A claim waits at most CLAIM_WAIT_MS (1.5 s) for locked rows.
+    # RELIABILITY C4: every answer within 2 s. A claim waits at most CLAIM_WAIT_MS (1 s) for locked rows.
     assert max(elapsed for _, _, elapsed in answers) < 2.0, answers
     assert all_answered < 2.5
     with connection.cursor() as cursor:
