@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import stripe
@@ -309,6 +309,41 @@ def portal_session_create(*, user: User, return_url: str) -> SessionLink:
     with _translated():
         session = stripe.billing_portal.Session.create(customer=customer.id, return_url=return_url, **options)
     return SessionLink(id=session["id"], url=session["url"])
+
+
+# --- subscriptions (PLZ leads) -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StripeSubscriptionState:
+    """What Stripe says about one subscription, in plain values."""
+
+    id: str
+    status: str  # incomplete, incomplete_expired, trialing, active, past_due, canceled, unpaid, paused
+    customer_id: str | None
+    metadata: dict[str, str]
+    current_period_end: datetime | None  # the latest end over its items (dahlia moved periods onto the items)
+
+    @classmethod
+    def from_stripe(cls, data: Any) -> StripeSubscriptionState:
+        customer = data.get("customer")
+        if customer is not None and not isinstance(customer, str):
+            customer = customer["id"]
+        ends = [item.get("current_period_end") for item in ((data.get("items") or {}).get("data") or [])]
+        ends.append(data.get("current_period_end"))
+        known = [int(end) for end in ends if end]
+        return cls(
+            id=data["id"],
+            status=data["status"],
+            customer_id=customer,
+            metadata=dict(data.get("metadata") or {}),
+            current_period_end=datetime.fromtimestamp(max(known), tz=UTC) if known else None,
+        )
+
+
+def subscription_retrieve(*, stripe_subscription_id: str) -> StripeSubscriptionState:
+    """Re-read one subscription from Stripe: webhook bodies are only hints, events arrive in any order."""
+    options = _options()
+    with _translated():
+        return StripeSubscriptionState.from_stripe(stripe.Subscription.retrieve(stripe_subscription_id, **options))
 
 
 # --- daily invoices ----------------------------------------------------------------------------------------------

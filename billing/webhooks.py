@@ -47,7 +47,9 @@ def checkout_session_completed(sender: Any, event: Any, **kwargs: Any) -> None:
     if session.get("mode") == "setup":
         # Re-read from Stripe inside the gateway: the event body is only a hint.
         stripe_gateway.checkout_setup_session_fulfil(session_id=session["id"])
-    # Subscription mode is fulfilled by the customer.subscription.* events below.
+    elif session.get("mode") == "subscription" and session.get("subscription"):
+        # Normally the customer.subscription.* events below do it; syncing here too covers any arrival order.
+        _sync_plz_subscription(session["subscription"])
 
 
 @djstripe_receiver("payment_method.attached")
@@ -93,14 +95,15 @@ def invoice_status_changed(sender: Any, event: Any, **kwargs: Any) -> None:
 
 @djstripe_receiver(list(SUBSCRIPTION_EVENTS))
 def subscription_changed(sender: Any, event: Any, **kwargs: Any) -> None:
-    """PLZ subscriptions: the leads issue fills in `leads.services.plz_subscription_sync_from_stripe`.
+    """PLZ subscriptions: `leads.services.plz_subscription_sync_from_stripe` re-reads the subscription from
+    Stripe and brings the PLZ rows named in its metadata ("jsn_plzs") to Stripe's status."""
+    _sync_plz_subscription(event.data["object"]["id"])
 
-    TODO(leads): `plz_subscription_sync_from_stripe(*, stripe_subscription_id: str) -> None` should re-read the
-    subscription (djstripe.models.Subscription, already mirrored by dj-stripe's handler in this transaction),
-    take the PLZs from metadata["jsn_plzs"] (comma-separated) and the user from metadata["jsn_user_id"] or the
-    customer's subscriber, and mark it active only while Stripe's status is active/trialing.
-    """
+
+def _sync_plz_subscription(stripe_subscription_id: Any) -> None:
+    if not isinstance(stripe_subscription_id, str):
+        stripe_subscription_id = stripe_subscription_id["id"]  # an expanded object
     sync = _optional("leads.services", "plz_subscription_sync_from_stripe")
     if sync is None:
         return
-    sync(stripe_subscription_id=event.data["object"]["id"])
+    sync(stripe_subscription_id=stripe_subscription_id)

@@ -12,8 +12,10 @@ PLZ_VALIDATOR = RegexValidator(r"^[0-9]{5}\Z", "A German postal code (PLZ) has e
 class PlzSubscription(models.Model):
     """An agent's subscription to the leads of one PLZ.
 
-    Stripe will drive `status` through webhooks (a later issue); until then staff grant subscriptions by hand.
-    Only `active` subscriptions within their period receive leads.
+    Stripe drives `status` for `source=stripe` rows (webhooks and a daily re-check, see
+    `leads.services.plz_subscription_sync_from_stripe`); staff grant and end subscriptions by hand. One Stripe
+    subscription can pay for several PLZs: one row per (Stripe subscription, PLZ). Only `active` subscriptions
+    within their period receive leads.
     """
 
     class Status(models.TextChoices):
@@ -31,7 +33,7 @@ class PlzSubscription(models.Model):
     plz = models.CharField("PLZ", max_length=5, validators=[PLZ_VALIDATOR], db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.STRIPE)
-    stripe_subscription_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_subscription_id = models.CharField(max_length=255, null=True, blank=True, db_index=True)
     current_period_end = models.DateTimeField(
         null=True, blank=True, help_text="Leads stop after this moment. Empty: no end (manual grants)."
     )
@@ -45,6 +47,8 @@ class PlzSubscription(models.Model):
             models.UniqueConstraint(
                 fields=["user", "plz"], condition=~Q(status="canceled"), name="leads_one_open_subscription_per_plz"
             ),
+            # One Stripe subscription pays for several PLZs, each PLZ at most once.
+            models.UniqueConstraint(fields=["stripe_subscription_id", "plz"], name="leads_one_row_per_stripe_sub_plz"),
         ]
 
     def __str__(self) -> str:
@@ -194,6 +198,7 @@ class LeadEvent(models.Model):
         SUBSCRIPTION_ENDED = "subscription_ended", "Subscription ended"
         SUBSCRIPTION_REQUESTED = "subscription_requested", "Subscription requested"
         SUBSCRIPTION_EXPIRED = "subscription_expired", "Subscription expired"
+        SUBSCRIPTION_STRIPE_SYNCED = "subscription_stripe_synced", "Subscription updated from Stripe"
 
     action = models.CharField(max_length=32, choices=Action.choices)
     actor = models.ForeignKey(

@@ -30,9 +30,11 @@ def send_due_deliveries_task() -> dict:
 
 @shared_task
 def check_subscriptions_task() -> dict:
-    """Daily: end manual grants past their period.
-
-    Seam for the Stripe issue: re-read every Stripe-sourced PlzSubscription from Stripe here (through the one
-    Stripe module) and update its status; until then Stripe-sourced rows are only changed by staff.
-    """
-    return {"expired": services.subscriptions_expire()}
+    """Daily: end manual grants past their period, and re-read every open Stripe-paid subscription from Stripe
+    (one call per Stripe subscription; a failure is logged and counted, the rest go on)."""
+    stripe = services.plz_subscriptions_recheck_stripe()
+    return {
+        "expired": services.subscriptions_expire(),
+        "stripe_checked": stripe["checked"],
+        "stripe_failed": stripe["failed"],
+    }

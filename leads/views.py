@@ -1,16 +1,41 @@
 """Agent pages: PLZ subscriptions, received and queued leads, and the signed PDF download."""
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.services import TERMS_NOT_ACCEPTED, terms_accept, terms_are_current
+from billing import stripe_gateway
 from leads import selectors, services
+from leads.models import PlzSubscription
+
+logger = logging.getLogger(__name__)
 
 MAX_PLZ_PER_REQUEST = 20
+STRIPE_OFF = "Online payment is not available right now; our team activates your PLZs once payment is arranged."
+STRIPE_DOWN = "Stripe did not answer. Nothing was charged; please try again in a minute."
+NOTHING_TO_PAY = "No PLZ is waiting for payment."
+PAYMENT_PENDING = "Thanks — your PLZs become active as soon as Stripe confirms the payment (usually within seconds)."
+
+
+def _awaiting_payment(user) -> list[str]:
+    """PLZs this user asked for that no Stripe subscription pays for yet."""
+    return list(
+        PlzSubscription.objects.filter(
+            user=user,
+            status=PlzSubscription.Status.PENDING,
+            source=PlzSubscription.Source.STRIPE,
+            stripe_subscription_id__isnull=True,
+        )
+        .order_by("plz")
+        .values_list("plz", flat=True)
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -43,8 +68,43 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         "last_month": selectors.lead_counts_last_month_for(user=user),
         "month_start": selectors.last_month_range()[0],
         "needs_terms": not terms_are_current(user=user),
+        "stripe_enabled": stripe_gateway.is_enabled(),
+        "awaiting_payment": _awaiting_payment(user),
     }
+    if request.GET.get("paid") == "1":
+        messages.info(request, PAYMENT_PENDING)
     return render(request, "leads/subscriptions.html", context)
+
+
+@require_POST
+def subscriptions_pay(request: HttpRequest) -> HttpResponse:
+    """ "Pay with Stripe": Checkout in subscription mode for the PLZs awaiting payment (or the chosen ones).
+
+    Activation comes from Stripe's webhooks, never from the return to the success URL.
+    """
+    if not stripe_gateway.is_enabled():
+        messages.error(request, STRIPE_OFF)
+        return redirect("leads_subscriptions")
+    if not terms_are_current(user=request.user):
+        messages.error(request, TERMS_NOT_ACCEPTED)
+        return redirect("leads_subscriptions")
+    plzs = _awaiting_payment(request.user)
+    chosen = request.POST.getlist("plz")
+    if chosen:
+        plzs = [plz for plz in plzs if plz in chosen]
+    if not plzs:
+        messages.error(request, NOTHING_TO_PAY)
+        return redirect("leads_subscriptions")
+    back = request.build_absolute_uri(reverse("leads_subscriptions"))
+    try:
+        link = stripe_gateway.checkout_subscription_session_create(
+            user=request.user, plzs=plzs, success_url=back + "?paid=1", cancel_url=back
+        )
+    except (stripe_gateway.StripeGatewayError, ValueError):
+        logger.warning("Stripe PLZ checkout for user %s failed", request.user.pk, exc_info=True)
+        messages.error(request, STRIPE_DOWN)
+        return redirect("leads_subscriptions")
+    return HttpResponseRedirect(link.url)
 
 
 def received(request: HttpRequest) -> HttpResponse:

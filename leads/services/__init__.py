@@ -56,6 +56,8 @@ from leads.services.sending import (
     delivery_resend,
 )
 from leads.services.subscriptions import (
+    plz_subscription_sync_from_stripe,
+    plz_subscriptions_recheck_stripe,
     subscription_end,
     subscription_grant,
     subscription_request,
@@ -97,6 +99,8 @@ __all__ = [
     "lead_review_resolve",
     "leads_distribute_ready",
     "leads_import_many",
+    "plz_subscription_sync_from_stripe",
+    "plz_subscriptions_recheck_stripe",
     "subscription_end",
     "subscription_grant",
     "subscription_request",

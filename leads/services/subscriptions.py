@@ -1,13 +1,16 @@
-"""PLZ subscriptions: requests, manual grants, ends and expiry. Stripe will drive `status` later."""
+"""PLZ subscriptions: requests, manual grants, ends and expiry; Stripe-paid ones kept in step with Stripe."""
 
 import logging
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import terms_require_current
+from billing import stripe_gateway
 from leads.models import (
     PLZ_VALIDATOR,
     LeadEvent,
@@ -27,7 +30,7 @@ def _open_subscription(*, user: User, plz: str) -> PlzSubscription | None:
 
 
 def subscription_request(*, user: User, plz: str) -> PlzSubscription:
-    """An agent asks for a PLZ. It waits for payment (Stripe Checkout comes with the Stripe issue)."""
+    """An agent asks for a PLZ. It waits for payment (Stripe Checkout, or staff grant it by hand)."""
     plz = (plz or "").strip()
     PLZ_VALIDATOR(plz)
     terms_require_current(user=user)  # raises TermsNotAccepted
@@ -113,3 +116,153 @@ def subscriptions_expire(*, now: datetime | None = None) -> int:
                 )
                 expired += 1
     return expired
+
+
+# --- Stripe ------------------------------------------------------------------------------------------------------
+# Stripe's subscription status → ours. Anything else (e.g. paused) receives no leads until Stripe says otherwise.
+STRIPE_STATUS = {
+    "active": PlzSubscription.Status.ACTIVE,
+    "trialing": PlzSubscription.Status.ACTIVE,
+    "past_due": PlzSubscription.Status.PAST_DUE,
+    "unpaid": PlzSubscription.Status.UNPAID,
+    "canceled": PlzSubscription.Status.CANCELED,
+    "incomplete_expired": PlzSubscription.Status.CANCELED,
+    "incomplete": PlzSubscription.Status.PENDING,
+}
+
+
+def _stripe_plzs(metadata: dict[str, str]) -> list[str]:
+    found = []
+    for raw in (metadata.get(stripe_gateway.METADATA_PLZS) or "").split(","):
+        plz = raw.strip()
+        try:
+            PLZ_VALIDATOR(plz)
+        except ValidationError:
+            if plz:
+                logger.warning("Ignoring %r in a Stripe subscription's PLZ metadata", plz[:20])
+            continue
+        found.append(plz)
+    return sorted(set(found))
+
+
+def _stripe_user(state: stripe_gateway.StripeSubscriptionState) -> User | None:
+    """The subscriber: metadata["jsn_user_id"] (set by our Checkout), else the mirrored customer's subscriber."""
+    user_id = state.metadata.get(stripe_gateway.METADATA_USER_ID, "")
+    user = User.objects.filter(pk=int(user_id)).first() if user_id.isdigit() else None
+    if user is None and state.customer_id:
+        user = User.objects.filter(djstripe_customers__id=state.customer_id).first()
+    return user
+
+
+def _sync_one(
+    *, user: User, plz: str, state: stripe_gateway.StripeSubscriptionState, now: datetime
+) -> PlzSubscription | None:
+    """Bring the row of (this Stripe subscription, plz) to Stripe's state. Caller holds a transaction."""
+    target = STRIPE_STATUS.get(state.status, PlzSubscription.Status.PENDING)
+    sub = PlzSubscription.objects.select_for_update().filter(stripe_subscription_id=state.id, plz=plz).first()
+    previous = None
+    if sub is None:
+        if target == PlzSubscription.Status.CANCELED:
+            return None  # never started here: an open request stays open for another attempt
+        sub = _open_subscription(user=user, plz=plz)
+        if sub is not None and sub.stripe_subscription_id and sub.status == PlzSubscription.Status.ACTIVE:
+            # Already paid by another Stripe subscription: keep that one in charge; staff sort out the double.
+            logger.warning(
+                "PLZ %s of user %s is already active through %s; ignoring %s",
+                plz,
+                user.pk,
+                sub.stripe_subscription_id,
+                state.id,
+            )
+            return None
+        if sub is None:
+            sub = PlzSubscription(user=user, plz=plz)
+        else:
+            previous = {
+                "status": sub.status,
+                "source": sub.source,
+                "stripe_subscription_id": sub.stripe_subscription_id,
+            }
+    elif sub.status == PlzSubscription.Status.CANCELED:
+        return sub  # Stripe's canceled is final; a late event about it changes nothing
+    else:
+        previous = {"status": sub.status, "source": sub.source, "stripe_subscription_id": sub.stripe_subscription_id}
+    unchanged = (
+        sub.pk is not None
+        and sub.status == target
+        and sub.source == PlzSubscription.Source.STRIPE
+        and sub.stripe_subscription_id == state.id
+        and sub.current_period_end == state.current_period_end
+    )
+    if unchanged:
+        return sub
+    old_end = sub.current_period_end
+    sub.status = target
+    sub.source = PlzSubscription.Source.STRIPE
+    sub.stripe_subscription_id = state.id
+    sub.current_period_end = state.current_period_end
+    sub.save()
+    LeadEvent.objects.create(
+        action=LeadEvent.Action.SUBSCRIPTION_STRIPE_SYNCED,
+        subscription=sub,
+        created_at=now,
+        detail={
+            "plz": plz,
+            "user": user.pk,
+            "stripe_subscription_id": state.id,
+            "stripe_status": state.status,
+            "status": target,
+            "previous": previous,
+            "previous_period_end": old_end.isoformat() if old_end else None,
+            "period_end": state.current_period_end.isoformat() if state.current_period_end else None,
+        },
+    )
+    return sub
+
+
+def plz_subscription_sync_from_stripe(*, stripe_subscription_id: str, now: datetime | None = None) -> int:
+    """Re-read one Stripe subscription and bring its PLZ subscriptions in step. Returns how many rows it covers.
+
+    Called by the `customer.subscription.*` webhooks and the daily re-check. Idempotent: the same state twice
+    changes nothing and writes no second audit row; a PLZ's row is found by (Stripe subscription, PLZ), else
+    the user's open request for that PLZ is taken over, else one is created. Raises the gateway's errors (a
+    webhook then answers 500 and Stripe delivers again).
+    """
+    now = now or timezone.now()
+    state = stripe_gateway.subscription_retrieve(stripe_subscription_id=stripe_subscription_id)
+    plzs = _stripe_plzs(state.metadata)
+    if not plzs:
+        return 0  # not a PLZ subscription
+    user = _stripe_user(state)
+    if user is None:
+        logger.error("Stripe subscription %s names no known user; PLZs %s not synced", state.id, plzs)
+        return 0
+    synced = 0
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)  # serialise with other syncs
+        for plz in plzs:
+            if _sync_one(user=user, plz=plz, state=state, now=now) is not None:
+                synced += 1
+    return synced
+
+
+def plz_subscriptions_recheck_stripe(*, now: datetime | None = None) -> dict[str, int]:
+    """Daily: re-read every open Stripe-sourced subscription from Stripe, one call per Stripe subscription."""
+    if not stripe_gateway.is_enabled():
+        return {"checked": 0, "failed": 0}
+    ids = (
+        PlzSubscription.objects.filter(source=PlzSubscription.Source.STRIPE, stripe_subscription_id__isnull=False)
+        .exclude(status=PlzSubscription.Status.CANCELED)
+        .order_by("stripe_subscription_id")
+        .values_list("stripe_subscription_id", flat=True)
+        .distinct()
+    )
+    checked = failed = 0
+    for stripe_subscription_id in list(ids):
+        try:
+            plz_subscription_sync_from_stripe(stripe_subscription_id=stripe_subscription_id, now=now)
+            checked += 1
+        except stripe_gateway.StripeGatewayError:
+            logger.warning("Re-check of Stripe subscription %s failed", stripe_subscription_id, exc_info=True)
+            failed += 1
+    return {"checked": checked, "failed": failed}

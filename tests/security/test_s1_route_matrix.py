@@ -112,6 +112,8 @@ MATRIX: list[Row] = [
     # leads
     Row(r"^leads/$", PAGE),
     Row(r"^leads/received/$", PAGE),
+    # Pay with Stripe: the caller's own pending PLZs only; without Stripe keys (as here) it redirects to /leads/.
+    Row(r"^leads/pay/$", POST_ONLY_PAGE, post={"other": {302}, "anonymous": TO_LOGIN}, methods=frozenset({"post"})),
     Row(r"^leads/download/\{token\}/$", expect({403, 404, 410}, {403, 404, 410}, {302, 403}, {403, 404, 410})),
     Row(r"^api/v3/leads/(subscriptions|deliveries)$", API_READ),
     # billing: invoices are the viewer's own (no invoice exists here, so a detail is 404 for everyone)
