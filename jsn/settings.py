@@ -209,6 +209,9 @@ STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_TEST_SECRET_KEY = env.str("STRIPE_TEST_SECRET_KEY", default="")
 STRIPE_LIVE_SECRET_KEY = env.str("STRIPE_LIVE_SECRET_KEY", default="")
 STRIPE_ENABLED = bool(STRIPE_LIVE_SECRET_KEY if STRIPE_LIVE_MODE else STRIPE_TEST_SECRET_KEY)
+if DEBUG and (STRIPE_LIVE_MODE or STRIPE_LIVE_SECRET_KEY):
+    # DEBUG pages show settings and tracebacks, and dj-stripe trusts an X-Djstripe-Webhook-Secret header with DEBUG.
+    raise ImproperlyConfigured("DEBUG must be off when live Stripe keys are configured.")
 # dj-stripe 2.11's default; without it dj-stripe falls back to the SDK's newer version.
 STRIPE_API_VERSION = "2026-05-27.dahlia"
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"

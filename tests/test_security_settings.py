@@ -84,3 +84,13 @@ def test_no_inline_scripts_in_our_templates():
         if " onclick=" in text or " onchange=" in text or " onsubmit=" in text:
             offenders.append(f"{path.relative_to(ROOT)} (inline handler)")
     assert not offenders, offenders
+
+
+def test_debug_refuses_to_start_with_live_stripe_keys():
+    env = _production_env(STRIPE_LIVE_SECRET_KEY="sk_live_not_a_real_key")
+    env["DEBUG"] = "1"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "DEBUG must be off when live Stripe keys are configured" in result.stderr
