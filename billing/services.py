@@ -495,7 +495,10 @@ def invoice_line_credit(*, line_id: int, actor: User | None, reason: str) -> Inv
                 invoice_date__gt=charge.invoice.invoice_date,
                 currency=charge.invoice.currency,
                 status__in=[Invoice.Status.DRAFT, Invoice.Status.OPEN],
+                # Not yet sent to Stripe: a credit added after Stripe has the invoice would lower our total while
+                # Stripe still charges the old one.
             )
+            .filter(Q(stripe_invoice_id__isnull=True) | Q(stripe_invoice_id=""))
             .order_by("-invoice_date")
             .first()
         )

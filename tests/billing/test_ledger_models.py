@@ -222,3 +222,17 @@ def test_a_correction_is_a_credit_line_on_a_later_invoice_and_totals_follow(staf
     from tests.billing.helpers import assert_ledger_consistent
 
     assert_ledger_consistent()
+
+
+def test_a_credit_never_lands_on_an_invoice_already_sent_to_stripe(staff_user):
+    from billing.services import invoice_line_credit
+
+    claim = ClaimFactory(claimed_at=local(D, 9), daily_price_cents=1500)
+    run_on(D + timedelta(days=2))
+    later = Invoice.objects.get(user=claim.user, invoice_date=D + timedelta(days=1))
+    Invoice.objects.filter(pk=later.pk).update(stripe_invoice_id="in_already_at_stripe")
+    charge = InvoiceLine.objects.get(service_date=D)
+    with pytest.raises(BillingError, match="no later open invoice"):
+        invoice_line_credit(line_id=charge.pk, actor=staff_user, reason="case withdrawn")
+    later.refresh_from_db()
+    assert later.total_cents == 1500 and not InvoiceLine.objects.filter(credit_for=charge).exists()
