@@ -4,4 +4,5 @@ from accounts import views
 
 urlpatterns = [
     path("terms/", views.terms, name="terms"),
+    path("export/", views.data_export, name="data_export"),
 ]

@@ -65,6 +65,9 @@ MATRIX: list[Row] = [
     Row(r"^health/$", PUBLIC),
     Row(r"^dashboard/$", PAGE),
     Row(r"^me/terms/$", PAGE),
+    # GDPR export: a non-owner's POST downloads *their own* data (checked for leaks like every other answer).
+    Row(r"^me/export/$", PAGE, post={"other": OK, "anonymous": TO_LOGIN}),
+    Row(r"^api/v3/me/export$", API_READ),
     Row(r"^api/schema/$", PUBLIC),
     Row(r"^api/docs/$", PUBLIC),
     # cases
