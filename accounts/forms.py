@@ -29,3 +29,23 @@ class TermsForm(forms.Form):
     @property
     def version(self) -> str:
         return settings.TERMS_VERSION
+
+
+class CloseAccountForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput, label="Your password")
+    confirm = forms.CharField(label="Type CLOSE to confirm")
+
+    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password
+
+    def clean_confirm(self) -> str:
+        if self.cleaned_data["confirm"].strip() != "CLOSE":
+            raise forms.ValidationError("Type CLOSE (in capitals) to confirm.")
+        return "CLOSE"

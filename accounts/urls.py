@@ -5,4 +5,5 @@ from accounts import views
 urlpatterns = [
     path("terms/", views.terms, name="terms"),
     path("export/", views.data_export, name="data_export"),
+    path("close/", views.account_close_view, name="account_close"),
 ]

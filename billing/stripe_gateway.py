@@ -346,6 +346,16 @@ def subscription_retrieve(*, stripe_subscription_id: str) -> StripeSubscriptionS
         return StripeSubscriptionState.from_stripe(stripe.Subscription.retrieve(stripe_subscription_id, **options))
 
 
+def subscription_cancel(*, stripe_subscription_id: str) -> StripeSubscriptionState:
+    """Cancel a subscription now (account closure). Cancelling one Stripe already ended is not an error."""
+    options = _options()
+    with _translated():
+        current = stripe.Subscription.retrieve(stripe_subscription_id, **options)
+        if current.get("status") in ("canceled", "incomplete_expired"):
+            return StripeSubscriptionState.from_stripe(current)
+        return StripeSubscriptionState.from_stripe(stripe.Subscription.cancel(stripe_subscription_id, **options))
+
+
 # --- daily invoices ----------------------------------------------------------------------------------------------
 def invoice_draft_create(*, customer_id: str, our_invoice_id: int, invoice_date: date, currency: str) -> str:
     """Step 1: an empty draft that only takes items we attach explicitly. Returns the Stripe invoice id."""

@@ -279,3 +279,12 @@ def test_pay_with_nothing_pending_or_stripe_down_stays_on_the_page(client, fake_
     response = client.post(reverse("leads_subscriptions_pay"), follow=True)
     assert "Stripe did not answer" in response.content.decode()
     assert rows(subscriber) == [("10115", "pending", "stripe", None)]
+
+
+def test_closing_an_account_cancels_its_stripe_subscription(subscriber, pay, fake_stripe):
+    from accounts.services import account_close
+
+    sub_id = pay(subscriber, ["10115"])
+    account_close(user=subscriber)
+    assert [r.path for r in fake_stripe.requests("DELETE")] == [f"/v1/subscriptions/{sub_id}"]
+    assert PlzSubscription.objects.get(stripe_subscription_id=sub_id).status == PlzSubscription.Status.CANCELED

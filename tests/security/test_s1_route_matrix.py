@@ -68,6 +68,8 @@ MATRIX: list[Row] = [
     # GDPR export: a non-owner's POST downloads *their own* data (checked for leaks like every other answer).
     Row(r"^me/export/$", PAGE, post={"other": OK, "anonymous": TO_LOGIN}),
     Row(r"^api/v3/me/export$", API_READ),
+    # Closing needs the password and the word CLOSE: a bare POST is a form error, nothing closes.
+    Row(r"^me/close/$", PAGE, post={"other": {400}, "anonymous": TO_LOGIN}),
     Row(r"^api/schema/$", PUBLIC),
     Row(r"^api/docs/$", PUBLIC),
     # cases
