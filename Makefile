@@ -22,10 +22,15 @@ migrate: setup
 seed: migrate
 	$(PY) manage.py seed_demo
 
+# A local .env (never committed) so that `manage.py …` run by hand sees the same demo settings as `make run`.
+.env:
+	@printf 'DEBUG=1\nDEMO_MODE=1\n' > .env
+	@echo "wrote .env (DEBUG=1, DEMO_MODE=1) for local commands"
+
 ## make run: set up, migrate, load demo data, then serve web + Celery worker + Beat on http://127.0.0.1:8000
 run: export DEBUG ?= 1
 run: export DEMO_MODE ?= 1
-run: seed
+run: .env seed
 	bin/run-all
 
 web: setup
