@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import Q
 
 from billing import pricing
+from jsn.lib.models import AppendOnlyModel
 
 
 class PricingConfig(models.Model):
@@ -62,16 +63,6 @@ class PricingConfig(models.Model):
             raise ValidationError(errors)
 
 
-class ImmutableQuerySet(models.QuerySet):
-    """Invoice lines are history: refuse bulk edits the model's save()/delete() guards would not see."""
-
-    def update(self, **kwargs: object) -> int:
-        raise ImmutableLineError(ERR_LINE_IMMUTABLE)
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise ImmutableLineError(ERR_LINE_IMMUTABLE)
-
-
 ERR_LINE_IMMUTABLE = "Invoice lines never change once written; add a credit line on a later invoice instead."
 
 
@@ -126,7 +117,7 @@ class Invoice(models.Model):
         return f"Invoice {self.number}"
 
 
-class InvoiceLine(models.Model):
+class InvoiceLine(AppendOnlyModel):
     """One claim-day (or a credit for one). Never changes once written."""
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
@@ -144,7 +135,8 @@ class InvoiceLine(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = ImmutableQuerySet.as_manager()
+    APPEND_ONLY_MESSAGE = ERR_LINE_IMMUTABLE
+    append_only_error = ImmutableLineError
 
     class Meta:
         ordering = ["invoice_id", "service_date", "id"]
@@ -176,14 +168,6 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.description} ({self.amount_cents} cents)"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if not self._state.adding:
-            raise ImmutableLineError(ERR_LINE_IMMUTABLE)
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise ImmutableLineError(ERR_LINE_IMMUTABLE)
 
 
 class InvoiceEvent(models.Model):

@@ -3,6 +3,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from jsn.lib.models import AppendOnlyModel
+
 
 class Case(models.Model):
     """A scored foreclosure case. Sensitive fields are masked for non-owners (cases/masking.py)."""
@@ -148,20 +150,7 @@ class ImmutableAccessError(Exception):
     pass
 
 
-class DocumentAccessQuerySet(models.QuerySet):
-    """Inserts only. The PostgreSQL trigger (cases migration 0002) enforces the same for raw SQL."""
-
-    def update(self, **kwargs: object) -> int:
-        raise ImmutableAccessError(IMMUTABLE_ACCESS)
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise ImmutableAccessError(IMMUTABLE_ACCESS)
-
-    def bulk_update(self, objs: object, fields: object, batch_size: int | None = None) -> int:
-        raise ImmutableAccessError(IMMUTABLE_ACCESS)
-
-
-class DocumentAccess(models.Model):
+class DocumentAccess(AppendOnlyModel):
     """One attempt to get a document link or download, allowed or refused. Written by cases/documents.py only."""
 
     class Action(models.TextChoices):
@@ -207,7 +196,8 @@ class DocumentAccess(models.Model):
     ip = models.GenericIPAddressField("IP address", null=True, blank=True)
     created_at = models.DateTimeField()
 
-    objects = DocumentAccessQuerySet.as_manager()
+    APPEND_ONLY_MESSAGE = IMMUTABLE_ACCESS
+    append_only_error = ImmutableAccessError
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -219,11 +209,3 @@ class DocumentAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} of document #{self.document_id}: {self.result} ({self.reason})"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if not self._state.adding:
-            raise ImmutableAccessError(IMMUTABLE_ACCESS)
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise ImmutableAccessError(IMMUTABLE_ACCESS)

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from jsn.lib.models import AppendOnlyModel
+
 
 class Claim(models.Model):
     """A user's exclusive hold on a case. Score and daily price are frozen when the claim starts."""
@@ -61,20 +63,7 @@ class ImmutableEventError(Exception):
     pass
 
 
-class ClaimEventQuerySet(models.QuerySet):
-    """Inserts only. The PostgreSQL trigger (migration 0003) enforces the same for raw SQL."""
-
-    def update(self, **kwargs: object) -> int:
-        raise ImmutableEventError(IMMUTABLE_EVENT)
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise ImmutableEventError(IMMUTABLE_EVENT)
-
-    def bulk_update(self, objs: object, fields: object, batch_size: int | None = None) -> int:
-        raise ImmutableEventError(IMMUTABLE_EVENT)
-
-
-class ClaimEvent(models.Model):
+class ClaimEvent(AppendOnlyModel):
     """Immutable audit row: who changed a case's ownership, how, when and why."""
 
     class Action(models.TextChoices):
@@ -103,7 +92,8 @@ class ClaimEvent(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()
 
-    objects = ClaimEventQuerySet.as_manager()
+    APPEND_ONLY_MESSAGE = IMMUTABLE_EVENT
+    append_only_error = ImmutableEventError
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -111,11 +101,3 @@ class ClaimEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} case #{self.case_id} at {self.created_at:%Y-%m-%d %H:%M}"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if not self._state.adding:
-            raise ImmutableEventError(IMMUTABLE_EVENT)
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise ImmutableEventError(IMMUTABLE_EVENT)

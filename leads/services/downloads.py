@@ -1,13 +1,12 @@
 """Signed, expiring, per-user download links for received leads; every attempt is logged."""
 
 import logging
-import time
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 
 from accounts.models import User
+from jsn.lib.ratelimit import rate_limit_hit
 from leads.models import (
     Delivery,
     LeadEvent,
@@ -34,15 +33,7 @@ def lead_download_token(*, delivery: Delivery) -> str:
 def _download_rate_limited(*, user: User) -> bool:
     """Count one attempt in the user's hourly window (shared cache, so it holds across processes)."""
     limit = int(getattr(settings, "DOCUMENT_RATE_LIMIT_PER_HOUR", 60))
-    window = int(time.time()) // 3600
-    key = f"leads:download-rl:{user.pk}:{window}"
-    cache.add(key, 0, timeout=3600 + 60)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=3600 + 60)
-        count = 1
-    return count > limit
+    return rate_limit_hit(scope="leads:download", user_id=user.pk, limit=limit) is not None
 
 
 def lead_download_resolve(*, token: str, user: User, ip: str | None = None) -> Delivery:
