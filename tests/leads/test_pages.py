@@ -35,7 +35,7 @@ def test_add_plz_creates_a_pending_subscription(client, subscriber):
     assert [(s.plz, s.status) for s in subs] == [("10115", "pending"), ("80331", "pending")]
     page = response.content.decode()
     assert "Awaiting payment" in page and "Not a five-digit PLZ: 123" in page
-    assert "Online payment (Stripe) is coming soon" in page
+    assert "Online payment is not connected here" in page
     # Asking again does not create a second one.
     client.post(reverse("leads_subscriptions"), {"plz": "10115"})
     assert PlzSubscription.objects.filter(user=subscriber, plz="10115").count() == 1

@@ -224,7 +224,7 @@ def test_page_without_stripe_has_no_pay_button_and_pay_is_refused(client, settin
 
     page = client.get(reverse("leads_subscriptions")).content.decode()
     assert "Pay with Stripe" not in page
-    assert "Online payment (Stripe) is coming soon" in page
+    assert "Online payment is not connected here" in page
 
     response = client.post(reverse("leads_subscriptions_pay"))
     assert response.status_code == 302 and response["Location"] == reverse("leads_subscriptions")
@@ -239,7 +239,7 @@ def test_page_with_stripe_shows_the_button_and_pay_redirects_to_checkout(client,
     subscription_request(user=subscriber, plz="10115")
     page = client.get(reverse("leads_subscriptions")).content.decode()
     assert "Pay with Stripe" in page and reverse("leads_subscriptions_pay") in page
-    assert "coming soon" not in page
+    assert "Online payment is not connected here" not in page
 
     response = client.post(reverse("leads_subscriptions_pay"))
 
