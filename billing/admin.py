@@ -238,6 +238,14 @@ class PricingConfigForm(forms.ModelForm):
             "note",
         ]
 
+    def clean_currency(self) -> str:
+        currency = self.cleaned_data["currency"].lower()
+        try:
+            services.pricing_currency_switch_check(currency=currency)
+        except services.BillingError as exc:
+            raise forms.ValidationError(str(exc), code="currency_switch") from exc
+        return currency
+
 
 @admin.register(PricingConfig)
 class PricingConfigAdmin(admin.ModelAdmin):

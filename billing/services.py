@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import User
@@ -56,6 +56,10 @@ ERR_BAD_TRANSITION = "An invoice that is {from_status} cannot become {to_status}
 ERR_REASON_REQUIRED = "A reason is required."
 ERR_NOT_A_CHARGE = "Only a charge line can be credited, once."
 ERR_NO_LATER_INVOICE = "There is no later open invoice for this user to carry the credit; try again after the next run."
+ERR_CURRENCY_SWITCH = (
+    "{n} claim(s) priced in {old} still have days to bill: a day's invoice holds one currency, so switching to "
+    "{new} now would stop their billing. Keep {old}, or switch once those claims have ended and been billed."
+)
 
 
 class BillingError(Exception):
@@ -560,10 +564,32 @@ def pricing_config_publish(
     with transaction.atomic():
         # Lock the active row so two publishers get consecutive versions instead of a unique violation.
         PricingConfig.objects.select_for_update().filter(is_active=True).update(is_active=False)
+        pricing_currency_switch_check(currency=config.currency)
         config.version = (PricingConfig.objects.aggregate(v=Max("version"))["v"] or 0) + 1
         config.is_active = True
         config.save()
     return config
+
+
+def pricing_currency_switch_check(*, currency: str) -> None:
+    """Claims in another currency with days still to bill would make a day's invoice mixed (ERR_MIXED_CURRENCY).
+
+    "Still to bill": active, or ended after the user's billing cursor (compared at midnight UTC of the cursor's
+    day, which counts the cursor's own day as unbilled: refusing a little too long, never too short).
+    """
+    billed_through = BillingCursor.objects.filter(user_id=OuterRef("user_id")).values("processed_through")[:1]
+    pending = (
+        Claim.objects.exclude(currency=currency)
+        .annotate(billed_through=Subquery(billed_through))
+        .filter(
+            Q(status=Claim.Status.ACTIVE) | Q(billed_through__isnull=True) | Q(released_at__gte=F("billed_through"))
+        )
+    )
+    old = list(pending.values_list("currency", flat=True).distinct()[:2])
+    if old:
+        raise BillingError(
+            ERR_CURRENCY_SWITCH.format(n=pending.count(), old="/".join(c.upper() for c in old), new=currency.upper())
+        )
 
 
 # --- Stripe (billing/stripe_sync.py; re-exported: the webhook looks these up here) ----------------------------------

@@ -101,3 +101,16 @@ def test_pricing_admin_publishes_versions_and_refuses_gaps(admin_client):
     v1 = PricingConfig.objects.get(version=1)
     admin_client.post(f"/admin/billing/pricingconfig/{v1.pk}/change/", {**data, "note": "edited"})
     assert PricingConfig.objects.get(version=1).note == "two bands"
+
+
+def test_pricing_admin_refuses_a_currency_switch_as_a_form_error(admin_client):
+    add = "/admin/billing/pricingconfig/add/"
+    data = {"model": "flat", "currency": "usd", "flat_price_cents": 500, "bands": "[]", "cents_per_point": 0}
+    assert admin_client.post(add, {**data, "floor_cents": 0}).status_code == 302
+    ClaimFactory(currency="usd")
+
+    refused = admin_client.post(add, {**data, "floor_cents": 0, "currency": "eur"})
+
+    assert refused.status_code == 200
+    assert "still have days to bill" in refused.content.decode()
+    assert list(PricingConfig.objects.values_list("currency", "is_active")) == [("usd", True)]

@@ -1,14 +1,15 @@
 """Invoice lines are history; invoices move status only forward, audited; pricing changes are new versions."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
-from billing.models import BillingRun, Invoice, InvoiceEvent, InvoiceLine, PricingConfig
+from billing.models import BillingCursor, BillingRun, Invoice, InvoiceEvent, InvoiceLine, PricingConfig
 from billing.pricing import DEFAULT_BANDS, PricingError, bands_to_data
 from billing.selectors import pricing_quote_for
 from billing.services import (
@@ -18,6 +19,7 @@ from billing.services import (
     invoice_void,
     pricing_config_publish,
 )
+from claims.models import Claim
 from tests.billing.factories import ClaimFactory
 from tests.billing.helpers import frozen, local, run_on
 from tests.factories import UserFactory
@@ -236,3 +238,27 @@ def test_a_credit_never_lands_on_an_invoice_already_sent_to_stripe(staff_user):
         invoice_line_credit(line_id=charge.pk, actor=staff_user, reason="case withdrawn")
     later.refresh_from_db()
     assert later.total_cents == 1500 and not InvoiceLine.objects.filter(credit_for=charge).exists()
+
+
+def test_currency_switch_is_refused_while_claims_in_the_old_currency_have_days_to_bill(staff_user):
+    """One invoice per user-day holds one currency: a switch would leave those claims unbillable."""
+    pricing_config_publish(actor=staff_user, model="flat", currency="usd", flat_price_cents=500)
+    claim = ClaimFactory(currency="usd")
+
+    with pytest.raises(BillingError, match=r"1 claim\(s\) priced in USD still have days to bill"):
+        pricing_config_publish(actor=staff_user, model="flat", currency="eur", flat_price_cents=450)
+    assert PricingConfig.objects.get(is_active=True).currency == "usd"  # nothing changed
+
+    # Released on the 10th, but the user is billed only through the 9th: the 10th is still to bill in USD.
+    released = timezone.make_aware(datetime(2026, 3, 10, 15, 0))
+    Claim.objects.filter(pk=claim.pk).update(status=Claim.Status.RELEASED, released_at=released)
+    BillingCursor.objects.create(user=claim.user, processed_through=date(2026, 3, 9))
+    with pytest.raises(BillingError):
+        pricing_config_publish(actor=staff_user, model="flat", currency="eur", flat_price_cents=450)
+
+    BillingCursor.objects.filter(user=claim.user).update(processed_through=date(2026, 3, 11))
+    eur = pricing_config_publish(actor=staff_user, model="flat", currency="eur", flat_price_cents=450)
+    assert (eur.version, eur.currency, eur.is_active) == (2, "eur", True)
+    # The same currency never needs the check, whatever is held.
+    ClaimFactory(currency="eur")
+    assert pricing_config_publish(actor=staff_user, model="flat", currency="eur", flat_price_cents=400).version == 3
