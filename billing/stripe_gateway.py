@@ -380,7 +380,7 @@ def invoice_item_create(
     *,
     customer_id: str,
     stripe_invoice_id: str,
-    line_id: int,
+    line_id: int | str,
     amount_cents: int,
     currency: str,
     description: str,

@@ -6,7 +6,8 @@ carries a key derived from our rows, so a crash anywhere resumes without duplica
 """
 
 import logging
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -42,8 +43,8 @@ STRIPE_TRANSITIONS: dict[str, set[str]] = {
 STRIPE_STATUS = {"paid": S.PAID, "void": S.VOID, "uncollectible": S.UNCOLLECTIBLE, "open": S.OPEN}
 
 ERR_TOO_MANY_LINES = (
-    "{n} lines: a Stripe invoice holds at most {max} items. Not sent (nothing truncated); bill it by hand or "
-    "split it, then clear this error and retry."
+    "{n} lines in {groups} price groups: a Stripe invoice holds at most {max} items. Not sent (nothing "
+    "truncated); bill it by hand or split it, then clear this error and retry."
 )
 FAILED_SUBJECT = "Your JSN payment failed (invoice {number})"
 SYNC_BATCH = 200
@@ -148,8 +149,56 @@ def _outcome_of(invoice: Invoice, state: stripe_gateway.StripeInvoiceState, *, r
     return {"paid": SyncOutcome.PAID, "open": SyncOutcome.OPEN}.get(state.status, SyncOutcome.SETTLED)
 
 
+@dataclass(frozen=True)
+class StripeItem:
+    """One Stripe invoice item: a ledger line, or (on a day with more lines than Stripe allows) a price group."""
+
+    key: str  # our line id, or "g<invoice>-<day>-<cents>" for a group; the item's idempotency key and metadata
+    amount_cents: int
+    description: str
+    service_date: date
+    metadata: dict[str, str]
+
+
+def _stripe_items(invoice: Invoice, lines: list[dict]) -> list[StripeItem]:
+    """One item per line, as the customer sees them on our invoice — unless that is more than Stripe takes.
+
+    Then lines are summed per (service day, amount): "37 case-days at 15.00 USD". The sum is the same to the cent,
+    the itemised list stays on our invoice (PDF and billing page), and the grouping depends only on the invoice's
+    lines, which no longer change once it is being sent, so a resumed sync finds the same keys.
+    """
+    if len(lines) <= stripe_gateway.MAX_INVOICE_ITEMS:
+        return [
+            StripeItem(
+                key=str(line["id"]),
+                amount_cents=line["amount_cents"],
+                description=line["description"],
+                service_date=line["service_date"],
+                metadata={"jsn_claim_id": str(line["claim_id"])},
+            )
+            for line in lines
+        ]
+    groups: dict[tuple[date, int], list[dict]] = {}
+    for line in lines:
+        groups.setdefault((line["service_date"], line["amount_cents"]), []).append(line)
+    items = []
+    for (day, cents), members in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        kind = "credits" if cents < 0 else "case-days"
+        unit = f"{abs(cents) / 100:.2f} {invoice.currency.upper()}"
+        items.append(
+            StripeItem(
+                key=f"g{invoice.pk}-{day:%Y%m%d}-{cents}",
+                amount_cents=cents * len(members),
+                description=f"{len(members)} {kind} at {unit}, {day:%Y-%m-%d} (itemised on invoice {invoice.number})",
+                service_date=day,
+                metadata={"jsn_lines": str(len(members))},
+            )
+        )
+    return items
+
+
 def invoice_stripe_sync(*, invoice_id: int, force: bool = False) -> SyncOutcome:
-    """Send one invoice to Stripe and charge it once: draft → one item per line → finalize → pay.
+    """Send one invoice to Stripe and charge it once: draft → its items (_stripe_items) → finalize → pay.
 
     Resumable at any point: the draft id is stored before items are added, items already on the draft are found
     by line id, finalize and pay are idempotent. A decline marks the invoice failed (e-mail after commit); Stripe
@@ -163,13 +212,15 @@ def invoice_stripe_sync(*, invoice_id: int, force: bool = False) -> SyncOutcome:
     if invoice.status not in (S.OPEN, S.FAILED) or (invoice.status == S.FAILED and not invoice.stripe_invoice_id):
         return SyncOutcome.SETTLED
     lines = list(invoice.lines.order_by("id").values("id", "amount_cents", "description", "service_date", "claim_id"))
-    if len(lines) > stripe_gateway.MAX_INVOICE_ITEMS:
-        _record_error(invoice.pk, ERR_TOO_MANY_LINES.format(n=len(lines), max=stripe_gateway.MAX_INVOICE_ITEMS))
+    items = _stripe_items(invoice, lines)
+    if len(items) > stripe_gateway.MAX_INVOICE_ITEMS:
+        error = ERR_TOO_MANY_LINES.format(n=len(lines), groups=len(items), max=stripe_gateway.MAX_INVOICE_ITEMS)
+        _record_error(invoice.pk, error)
         return SyncOutcome.TOO_MANY_LINES
     if force and invoice.stripe_sync_error:
         Invoice.objects.filter(pk=invoice.pk).update(stripe_sync_error="")
     try:
-        return _sync(invoice, lines)
+        return _sync(invoice, items)
     except StripeNotConfigured:
         return SyncOutcome.DISABLED
     except StripeUnavailable as exc:
@@ -180,7 +231,7 @@ def invoice_stripe_sync(*, invoice_id: int, force: bool = False) -> SyncOutcome:
         return SyncOutcome.REJECTED
 
 
-def _sync(invoice: Invoice, lines: list[dict]) -> SyncOutcome:
+def _sync(invoice: Invoice, items: list[StripeItem]) -> SyncOutcome:
     customer = stripe_gateway.customer_ensure(user=invoice.user)
     stripe_invoice_id = invoice.stripe_invoice_id
     if stripe_invoice_id is None and invoice.created_at < timezone.now() - timedelta(hours=23):
@@ -202,20 +253,20 @@ def _sync(invoice: Invoice, lines: list[dict]) -> SyncOutcome:
     state = stripe_gateway.invoice_retrieve(stripe_invoice_id=stripe_invoice_id)
     if state.status == "draft":
         existing = stripe_gateway.invoice_items_by_line(stripe_invoice_id=stripe_invoice_id)
-        for line in lines:
-            if str(line["id"]) in existing:
+        for item in items:
+            if item.key in existing:
                 continue
-            start, end = _day_bounds(line["service_date"])
+            start, end = _day_bounds(item.service_date)
             stripe_gateway.invoice_item_create(
                 customer_id=customer.id,
                 stripe_invoice_id=stripe_invoice_id,
-                line_id=line["id"],
-                amount_cents=line["amount_cents"],
+                line_id=item.key,
+                amount_cents=item.amount_cents,
                 currency=invoice.currency,
-                description=line["description"],
+                description=item.description,
                 period_start=start,
                 period_end=end,
-                metadata={stripe_gateway.METADATA_INVOICE_ID: str(invoice.pk), "jsn_claim_id": str(line["claim_id"])},
+                metadata={stripe_gateway.METADATA_INVOICE_ID: str(invoice.pk), **item.metadata},
             )
         state = stripe_gateway.invoice_finalize(stripe_invoice_id=stripe_invoice_id)
     if state.status != "open" or invoice.status == S.FAILED:

@@ -169,26 +169,93 @@ def test_a_failure_at_any_step_then_rerun_gives_one_invoice_one_item_per_line_on
     assert InvoiceEvent.objects.filter(invoice=invoice, to_status="paid").count() == 1
 
 
-def test_more_than_250_lines_is_a_recorded_failure_and_nothing_is_sent(fake_stripe, subscriber, now_after_d):
-    with_card(fake_stripe, subscriber)
+def big_invoice(user, prices: dict[int, int]) -> Invoice:
+    """A day with more lines than a Stripe invoice takes: {amount in cents: number of lines}."""
+    total = sum(cents * n for cents, n in prices.items())
     invoice = Invoice.objects.create(
-        user=subscriber,
+        user=user,
         invoice_date=D,
         number="JSN-BIG",
         currency="usd",
-        subtotal_cents=251 * 100,
-        total_cents=251 * 100,
+        subtotal_cents=total,
+        total_cents=total,
         due_date=D + timedelta(days=1),
     )
     InvoiceLine.objects.bulk_create(
-        InvoiceLine(invoice=invoice, description=f"Line {n}", service_date=D, unit_amount_cents=100, amount_cents=100)
-        for n in range(251)
+        InvoiceLine(
+            invoice=invoice,
+            description=f"Case {cents}/{n}",
+            service_date=D,
+            unit_amount_cents=cents,
+            amount_cents=cents,
+        )
+        for cents, count in prices.items()
+        for n in range(count)
     )
+    return invoice
+
+
+def test_more_than_250_lines_are_sent_as_one_item_per_price_and_charged_to_the_cent(
+    fake_stripe, subscriber, now_after_d
+):
+    with_card(fake_stripe, subscriber)
+    earlier = local_invoice(subscriber, prices=(1500,))  # the charge the credit corrects (D, unsent)
+    Invoice.objects.filter(pk=earlier.pk).update(invoice_date=D - timedelta(days=1), number="JSN-EARLIER")
+    invoice = big_invoice(subscriber, {1500: 200, 500: 50})
+    charge = earlier.lines.get()
+    InvoiceLine.objects.create(
+        invoice=invoice,
+        description="Credit",
+        service_date=D,
+        unit_amount_cents=-1500,
+        amount_cents=-1500,
+        credit_for=charge,
+    )
+    Invoice.objects.filter(pk=invoice.pk).update(subtotal_cents=325000 - 1500, total_cents=325000 - 1500)
+    Invoice.objects.filter(pk=earlier.pk).update(status=Invoice.Status.VOID)  # keep this test to one invoice
+
+    assert invoice_stripe_sync(invoice_id=invoice.pk) == SyncOutcome.PAID
+
+    invoice = fresh(invoice)
+    assert (invoice.status, invoice.stripe_sync_error) == (Invoice.Status.PAID, "")
+    (remote,) = fake_stripe.of_type("invoice")  # 251 lines, one of them a credit
+    assert remote["amount_paid"] == 200 * 1500 + 50 * 500 - 1500 == invoice.total_cents
+    items = sorted(fake_stripe.of_type("invoiceitem"), key=lambda i: -i["amount"])
+    assert [(i["amount"], i["description"]) for i in items] == [
+        (300000, "200 case-days at 15.00 USD, 2026-06-10 (itemised on invoice JSN-BIG)"),
+        (25000, "50 case-days at 5.00 USD, 2026-06-10 (itemised on invoice JSN-BIG)"),
+        (-1500, "1 credits at 15.00 USD, 2026-06-10 (itemised on invoice JSN-BIG)"),
+    ]
+    assert len(effective(fake_stripe, "POST", PAY)) == 1
+
+
+def test_a_grouped_invoice_interrupted_midway_resumes_without_duplicate_items(fake_stripe, subscriber, now_after_d):
+    with_card(fake_stripe, subscriber)
+    invoice = big_invoice(subscriber, {1500: 150, 1000: 100, 500: 30})
+    # The first item's request reaches Stripe but its answer is lost; the retries fail too.
+    fake_stripe.inject("crash_after_success", "POST", "/v1/invoiceitems", times=3)
+    assert invoice_stripe_sync(invoice_id=invoice.pk) == SyncOutcome.UNAVAILABLE
+    assert len(fake_stripe.of_type("invoiceitem")) == 1  # at Stripe, though we never heard so
+    fake_stripe.expire_idempotency_keys()  # a day later: only the metadata finds what was already added
+
+    assert invoice_stripe_sync(invoice_id=invoice.pk) == SyncOutcome.PAID
+
+    assert sorted(i["amount"] for i in fake_stripe.of_type("invoiceitem")) == [15000, 100000, 225000]
+    (remote,) = fake_stripe.of_type("invoice")
+    assert remote["amount_paid"] == fresh(invoice).total_cents == 340000
+
+
+def test_more_price_groups_than_stripe_takes_is_a_recorded_failure_and_nothing_is_sent(
+    fake_stripe, subscriber, now_after_d
+):
+    with_card(fake_stripe, subscriber)
+    invoice = big_invoice(subscriber, dict.fromkeys(range(100, 100 + 251), 1))  # 251 distinct prices
 
     assert invoice_stripe_sync(invoice_id=invoice.pk) == SyncOutcome.TOO_MANY_LINES
 
     invoice = fresh(invoice)
-    assert "251 lines" in invoice.stripe_sync_error and "at most 250" in invoice.stripe_sync_error
+    assert "251 lines in 251 price groups" in invoice.stripe_sync_error
+    assert "at most 250" in invoice.stripe_sync_error
     assert invoice.status == Invoice.Status.OPEN
     assert fake_stripe.requests("POST", "/v1/invoices") == []
     assert invoices_stripe_sync_pending() == {}  # skipped until staff clear it
