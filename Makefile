@@ -34,7 +34,7 @@ run: .env seed
 	bin/run-all
 
 web: setup
-	$(VENV)/bin/gunicorn jsn.wsgi --bind $${BIND:-127.0.0.1:8000} --workers $${WEB_CONCURRENCY:-2} --access-logfile -
+	$(VENV)/bin/gunicorn jsn.wsgi -c jsn/gunicorn_conf.py --bind $${BIND:-127.0.0.1:8000} --workers $${WEB_CONCURRENCY:-2}
 
 worker: setup
 	$(VENV)/bin/celery -A jsn worker --loglevel=INFO

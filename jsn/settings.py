@@ -337,7 +337,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     # Download links carry a signed token in their path: these loggers print paths, so they get it redacted.
-    "filters": {"redact_download_tokens": {"()": "cases.log_filters.RedactDownloadTokens"}},
+    "filters": {"redact_download_tokens": {"()": "jsn.lib.log_filters.RedactDownloadTokens"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

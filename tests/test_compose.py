@@ -39,6 +39,8 @@ def test_every_app_command_exists_in_the_project():
             elif argv[0] == "gunicorn":
                 module, attr = argv[1].split(":") if ":" in argv[1] else (argv[1], "application")
                 assert callable(getattr(importlib.import_module(module), attr)), f"{name}: {argv[1]}"
+                if "-c" in argv:  # gunicorn's config file (logging that redacts download tokens)
+                    assert (ROOT / argv[argv.index("-c") + 1]).is_file(), f"{name}: no {argv}"
             elif argv[0] == "celery":
                 assert argv[1] == "-A"
                 app = importlib.import_module(argv[2]).celery_app
