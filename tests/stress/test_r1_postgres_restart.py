@@ -8,7 +8,8 @@ Pass: no case with two active claims and no user over the limit (SQL afterwards)
 (`{"code": "database_unavailable", "detail"}` + Retry-After for the API, the "Back in a moment" page for HTML),
 never a 500, a traceback or a dropped connection; 503s only inside the outage, none for a request that started
 after PostgreSQL was back (persistent connections are health-checked, CONN_HEALTH_CHECKS); the same gunicorn workers
-serve claims afterwards, and the Celery worker sends e-mail again.
+serve claims afterwards, and the Celery worker sends e-mail again. Last, PostgreSQL is restarted while the app is
+idle: the next 10 requests all succeed (each worker's persistent connection is tested and replaced).
 """
 
 import json
@@ -73,6 +74,16 @@ def test_r1_postgres_restart_under_load():
         tail_from = time.monotonic() - 5
         load.stop()
         answers = load.snapshot()
+
+        # A restart while the app is idle: each gunicorn worker holds a persistent connection (CONN_MAX_AGE) that
+        # did not see the restart. The first request must test it and reconnect (CONN_HEALTH_CHECKS), not fail.
+        idle = Load(port=env.app.port)
+        warm = {"Authorization": f"Token {data['users'][0]['token']}"}
+        for _ in range(10):
+            idle.call("idle", "warm", "GET", "/api/v3/claims/count", warm)
+        env.pg.restart()
+        time.sleep(1)
+        idle_after = [idle.call("idle", "idle_restart", "GET", "/api/v3/claims/count", warm) for _ in range(10)]
 
         # The Celery worker came back too: a staff release now is mailed to the owner by the outbox nudge.
         (case_id, owner_email) = env.sql(
@@ -143,6 +154,7 @@ def test_r1_postgres_restart_under_load():
             "users_over_limit": len(over_limit),
             "case_owner_mismatch": len(case_owner_mismatch),
             "last_5s_ok": sum(1 for a in tail if a.status in (200, 201)),
+            "idle_restart_then_10_requests": statuses(idle_after),
             "latency": latency([a for a in answers if a.kind != "page"]),
             "web_workers_same": env.app.web_workers() == env.app.initial_web_workers,
             "processes_alive": env.app.alive(),
@@ -162,5 +174,6 @@ def test_r1_postgres_restart_under_load():
             assert outage["error_window_seconds"] <= outage["down_seconds"] + WINDOW_SLACK, outage
             assert outage["503_started_after_ready"] == 0, outage  # health-checked connections reconnect
         assert report["last_5s_ok"] >= 20, "claims did not recover"
+        assert [a.status for a in idle_after] == [200] * 10, "a stale persistent connection failed a request"
         assert report["web_workers_same"] and all(report["processes_alive"].values())
         assert released.status == 200 and mailed, "the Celery worker did not recover"
