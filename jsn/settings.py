@@ -119,10 +119,11 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache that degrades to "nothing cached" while Redis is unreachable (jsn/lib/redis_cache.py).
+            "BACKEND": "jsn.lib.redis_cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
-            # Bounded waits: with Redis unreachable a cache call fails within a second or two instead of holding a
-            # claim request (the rate limiter then falls back to a per-process count, jsn/lib/ratelimit.py).
+            # Bounded waits: with Redis unreachable a cache call gives up within a second or two instead of holding
+            # a claim request (the rate limiter then counts per process, jsn/lib/ratelimit.py).
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }

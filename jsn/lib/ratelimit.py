@@ -7,21 +7,18 @@ minute per process.
 """
 
 import logging
-import threading
 import time
 
 from django.core.cache import cache
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 
+from jsn.lib.redis_cache import ThrottledWarning
+
 logger = logging.getLogger(__name__)
 
-FALLBACK_LOG_EVERY_SECONDS = 60.0
-
 _fallback = LocMemCache("jsn-ratelimit-fallback", {"MAX_ENTRIES": 100_000})
-_log_lock = threading.Lock()
-_last_logged = 0.0
-_fallbacks_since_log = 0
+_warn = ThrottledWarning(logger, "Rate limits: the shared cache is unavailable; counting in this process instead")
 
 
 def _count(store: BaseCache, key: str, timeout: int) -> int:
@@ -33,22 +30,6 @@ def _count(store: BaseCache, key: str, timeout: int) -> int:
         return 1
 
 
-def _log_fallback(exc: Exception) -> None:
-    global _last_logged, _fallbacks_since_log
-    with _log_lock:
-        _fallbacks_since_log += 1
-        now = time.monotonic()
-        if now - _last_logged < FALLBACK_LOG_EVERY_SECONDS and _last_logged:
-            return
-        n, _fallbacks_since_log, _last_logged = _fallbacks_since_log, 0, now
-    logger.warning(
-        "Rate limits: the shared cache is unavailable (%s: %s); counting in this process instead (%d call(s))",
-        type(exc).__name__,
-        exc,
-        n,
-    )
-
-
 def rate_limit_hit(*, scope: str, user_id: int, limit: int, window_seconds: int = 3600) -> int | None:
     """Count one attempt in the user's current window; return the seconds to wait when over `limit`, else None."""
     now = int(time.time())
@@ -57,8 +38,8 @@ def rate_limit_hit(*, scope: str, user_id: int, limit: int, window_seconds: int 
     timeout = window_seconds + 60
     try:
         count = _count(cache, key, timeout)
-    except Exception as exc:  # noqa: BLE001 - any cache client error (connection refused, timeout) means "down"
-        _log_fallback(exc)
+    except Exception as exc:  # noqa: BLE001 - CacheUnavailable, or any client error from another backend
+        _warn(exc)
         count = _count(_fallback, key, timeout)
     if count > limit:
         return max(1, (window + 1) * window_seconds - now)

@@ -1,9 +1,10 @@
 """R2 (RELIABILITY.md): Redis down for STRESS_REDIS_DOWN_SECONDS (default 60) during claims.
 
-Redis is the cache (per-user rate limits) and the Celery broker. 16 API clients claim and release while a staff
-client releases other users' claims, each of which promises the owner an e-mail (an outbox row written with the
-release). Redis is killed with SIGKILL and, after the outage, started again empty (no persistence: every queued
-task is gone, as after a crash). Web, Celery worker and Beat (sweeping the outbox every 5 s here) keep running.
+Redis is the cache (per-user rate limits) and the Celery broker. 16 API clients claim and release, a page client
+loads the dashboard, and a staff client releases other users' claims: each such release promises the owner an
+e-mail (an outbox row written with the release). Redis is killed with SIGKILL and, after the outage, started again
+empty (no persistence: every queued task is gone, as after a crash). Web, Celery worker and Beat (sweeping the
+outbox every 5 s here) keep running.
 
 Pass: claims keep committing during the outage (no 5xx; the rate limiter falls back to a per-process count, logged);
 every committed staff release is mailed to its owner exactly once after recovery (none lost, none twice); the
@@ -25,6 +26,7 @@ from tests.stress.harness import (
     env_float,
     latency,
     log,
+    page_loop,
     print_report,
     statuses,
     stress_environment,
@@ -75,6 +77,7 @@ def test_r2_redis_down_during_claims():
             user = data["users"][i % len(data["users"])]
             load.spawn(f"client-{i}", subscriber_loop(user, data["cases"], CLAIM_LIMIT, random.Random(i)))
         load.spawn("staff", staff_loop(env, data["staff"]["token"], released, lock))
+        load.spawn("page", page_loop(data["session_cookie"]))  # sessions live in the database: pages keep working
 
         time.sleep(5)  # baseline
         log(f"R2: redis-server killed for {REDIS_DOWN_SECONDS:.0f}s")
@@ -136,7 +139,7 @@ def test_r2_redis_down_during_claims():
                 "requests": len(outage_answers),
                 "by_kind": {
                     k: statuses([a for a in outage_answers if a.kind == k])
-                    for k in ("claim", "release", "staff_release")
+                    for k in ("claim", "release", "staff_release", "page")
                 },
                 "claims_committed": len(claims_in_outage),
                 "latency": latency(outage_answers),
