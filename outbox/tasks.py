@@ -1,4 +1,4 @@
-"""Celery adapters for the outbox: one nudge per committed transaction and Beat's sweep (both harmless when repeated)."""
+"""Celery adapters for the outbox: a nudge per committed transaction and Beat's sweep (both harmless twice)."""
 
 from celery import shared_task
 
