@@ -58,5 +58,10 @@ format: setup
 bench: setup
 	@bin/bench
 
+## make stress: fault tests R1 (PostgreSQL restarted under load) and R2 (Redis down 60 s), each with a private
+## PostgreSQL + Redis and the app running (README "Fault tests"); not part of `make test`
+stress: setup
+	@bin/stress
+
 clean:
 	rm -rf var test-output

@@ -26,6 +26,7 @@ from billing.stripe_gateway import (
     StripeRequestRejected,
     StripeUnavailable,
 )
+from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ ERR_TOO_MANY_LINES = (
     "truncated); bill it by hand or split it, then clear this error and retry."
 )
 FAILED_SUBJECT = "Your JSN payment failed (invoice {number})"
+PAYMENT_FAILED_NOTICE = "billing.payment_failed"  # the outbox kind of that e-mail
 SYNC_BATCH = 200
 MAX_CONSECUTIVE_UNAVAILABLE = 3
 RECHECK_SETTLED = timedelta(days=2)
@@ -76,15 +78,9 @@ def _move(invoice: Invoice, to_status: str, *, reason: str) -> bool:
     )
     invoice.status, invoice.paid_at = to_status, paid_at
     if to_status == S.FAILED:
-        invoice_id = invoice.pk
-
-        def notify() -> None:
-            from billing.tasks import email_payment_failed_task
-
-            email_payment_failed_task.delay(invoice_id)
-
-        # robust: a broker outage must not undo a recorded payment failure.
-        transaction.on_commit(notify, robust=True)
+        # The "payment failed" e-mail is promised in this transaction (outbox) and sent after commit: a broker
+        # outage delays it instead of losing it (billing.tasks registers the handler).
+        outbox_enqueue(kind=PAYMENT_FAILED_NOTICE, payload={"invoice_id": invoice.pk})
     return True
 
 

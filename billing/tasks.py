@@ -3,6 +3,8 @@ from celery import shared_task
 from billing import services
 from billing.models import BillingRun
 from billing.services import billing_run
+from billing.stripe_sync import PAYMENT_FAILED_NOTICE
+from outbox.services import outbox_handler
 
 
 @shared_task
@@ -27,10 +29,17 @@ def sync_stripe_invoices_task() -> dict[str, int]:
     return services.invoices_stripe_sync_pending()
 
 
+@outbox_handler(PAYMENT_FAILED_NOTICE)
+def send_payment_failed_notice(*, invoice_id: int) -> None:
+    """The "payment failed" e-mail with the Billing Portal link; skipped if the invoice was paid meanwhile.
+    Sent by the outbox once per failure recorded (billing.stripe_sync._move)."""
+    services.email_payment_failed(invoice_id=invoice_id)
+
+
 @shared_task
 def email_payment_failed_task(invoice_id: int) -> None:
-    """The "payment failed" e-mail with the Billing Portal link; skipped if the invoice was paid meanwhile."""
-    services.email_payment_failed(invoice_id=invoice_id)
+    """The pre-outbox task, kept so that messages queued before an upgrade are still sent; nothing queues it now."""
+    send_payment_failed_notice(invoice_id=invoice_id)
 
 
 @shared_task

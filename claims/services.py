@@ -22,6 +22,7 @@ from accounts.services import TermsNotAccepted, terms_require_current
 from billing.selectors import PriceQuote, payment_gate_annotations, payment_gate_from, pricing_quote_for
 from cases.models import Case
 from claims.models import Claim, ClaimEvent
+from outbox.services import outbox_enqueue_many
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ TARGET_LIMIT = "{email} has reached their claim limit of {limit} cases."
 TARGET_INACTIVE = "{email} is not an active account."
 OWNER_RELEASE_REASON = "Released by the owner"
 EXPIRED_REASON = "Expired"
+CLAIM_NOTICES = "claims.event_notices"  # the outbox kind of the owners' e-mails (claims.tasks sends them)
 
 # Database errors that mean "someone else holds the row right now", not "the database is broken":
 # lock_timeout (55P03), deadlock (40P01), serialization failure (40001), statement_timeout (57014).
@@ -176,18 +178,22 @@ def _memo_quotes() -> Callable[[int], PriceQuote]:
 
 
 def _on_commit_notify(events: Sequence[ClaimEvent]) -> None:
-    """E-mails about ownership changes someone else made, sent by Celery after commit (one task per call)."""
-    event_ids = [e.pk for e in events if e.actor_id is None or e.actor_id not in (e.from_user_id, e.to_user_id)]
-    if not event_ids:
-        return
+    """E-mails about ownership changes someone else made (staff release, expiry, reassignment).
 
-    def send() -> None:
-        from claims.tasks import notify_claim_events_task
-
-        notify_claim_events_task.delay(event_ids)
-
-    # robust: a broker outage must not turn a committed claim change into an error answer.
-    transaction.on_commit(send, robust=True)
+    Promised by an outbox row in the caller's transaction and sent after commit (a Celery nudge, else Beat's
+    sweep): a broker outage delays these e-mails instead of losing them, and none is sent twice. One message per
+    recipient, so one failed address never re-sends another recipient's e-mail."""
+    per_user: dict[int, list[int]] = {}
+    for e in events:
+        if e.actor_id is not None and e.actor_id in (e.from_user_id, e.to_user_id):
+            continue  # the user made this change themselves
+        if e.from_user_id:
+            per_user.setdefault(e.from_user_id, []).append(e.pk)
+        if e.action == ClaimEvent.Action.REASSIGNED and e.to_user_id:
+            per_user.setdefault(e.to_user_id, []).append(e.pk)
+    payloads = [{"user_id": user_id, "event_ids": event_ids} for user_id, event_ids in per_user.items()]
+    if payloads:
+        outbox_enqueue_many(kind=CLAIM_NOTICES, payloads=payloads)
 
 
 def claim_cases(*, user: User, case_ids: Sequence[int]) -> ClaimResult:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from claims import services
 from claims.models import Claim, ClaimEvent
+from outbox.services import outbox_handler
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,10 @@ def warn_expiring_claims_task() -> int:
     return sent
 
 
-@shared_task
-def notify_claim_events_task(event_ids: list[int]) -> int:
-    """Tell owners about changes someone else made (release by staff, expiry, reassignment). One e-mail per
-    user per call; a second run sends again, which is acceptable for notices (unlike expiry warnings)."""
+@outbox_handler(services.CLAIM_NOTICES)
+def send_claim_event_notices(*, event_ids: list[int], user_id: int | None = None) -> int:
+    """Tell owners about changes someone else made (release by staff, expiry, reassignment): one e-mail per user,
+    only to `user_id` when given. Called by the outbox (outbox.services.outbox_deliver), once per message."""
     events = (
         ClaimEvent.objects.filter(pk__in=event_ids)
         .select_related("case")
@@ -80,7 +81,16 @@ def notify_claim_events_task(event_ids: list[int]) -> int:
             per_user[event.from_user_id].append(f"{line}\n  Your claim was {verb[event.action]}.{why}")
         if event.action == ClaimEvent.Action.REASSIGNED and event.to_user_id:
             per_user[event.to_user_id].append(f"{line}\n  This case was assigned to you.{why}")
+    if user_id is not None:
+        per_user = {user_id: per_user[user_id]} if user_id in per_user else {}
     emails = dict(User.objects.filter(pk__in=per_user).values_list("pk", "email"))
     for user_id, lines in per_user.items():
         send_mail("Changes to your claimed cases", "\n".join(lines) + "\n", None, [emails[user_id]])
     return len(per_user)
+
+
+@shared_task
+def notify_claim_events_task(event_ids: list[int]) -> int:
+    """The pre-outbox task: kept so that messages queued before an upgrade are still sent. New notices go through
+    the outbox (claims.services._on_commit_notify); nothing queues this task any more."""
+    return send_claim_event_notices(event_ids=event_ids)

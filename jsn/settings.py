@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "claims",
     "billing",
     "leads",
+    "outbox",
 ]
 
 MIDDLEWARE = [
@@ -116,7 +117,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and Celery -----------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            # Django's RedisCache that degrades to "nothing cached" while Redis is unreachable (jsn/lib/redis_cache.py).
+            "BACKEND": "jsn.lib.redis_cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            # Bounded waits: with Redis unreachable a cache call gives up within a second or two instead of holding
+            # a claim request (the rate limiter then counts per process, jsn/lib/ratelimit.py).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -138,6 +148,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = env.str("BILLING_TIME_ZONE", default="UTC")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=60.0)
 # Schedules live in code; the database scheduler copies them into django-celery-beat's tables at start.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "heartbeat": {"task": "jsn.tasks.heartbeat_task", "schedule": crontab(minute="*")},
@@ -150,6 +161,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "import-dialfire-leads": {"task": "leads.tasks.import_dialfire_task", "schedule": crontab(minute="*/15")},
     "send-due-lead-deliveries": {"task": "leads.tasks.send_due_deliveries_task", "schedule": crontab(minute="*")},
     "check-plz-subscriptions": {"task": "leads.tasks.check_subscriptions_task", "schedule": crontab(hour=3, minute=30)},
+    # Delivers outbox messages whose after-commit nudge was lost (broker down, worker killed): see outbox/services.py.
+    "sweep-outbox": {"task": "outbox.tasks.sweep_outbox_task", "schedule": OUTBOX_SWEEP_SECONDS},
 }
 
 # --- Auth -----------------------------------------------------------------------------------

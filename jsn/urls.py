@@ -24,6 +24,8 @@ admin.site.site_header = "JSN back office"
 admin.site.site_title = "JSN admin"
 admin.site.index_title = "Operations"
 
+handler500 = "jsn.views.server_error"  # a database outage answers 503, not 500 (jsn/lib/unavailable.py)
+
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("dashboard/", views.dashboard, name="dashboard"),

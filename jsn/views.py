@@ -1,12 +1,16 @@
+import sys
+
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.db import connection
 from django.db.utils import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 
 from cases.models import Case
+from jsn.lib.unavailable import database_unavailable_response, is_database_unavailable, wants_json
 from jsn.tasks import HEARTBEAT_CACHE_KEY
 
 
@@ -51,3 +55,13 @@ def health(request: HttpRequest) -> JsonResponse:
         checks["last_heartbeat"] = "unknown"
     ok = checks["database"] == "ok"
     return JsonResponse({"status": "ok" if ok else "error", **checks}, status=200 if ok else 503)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: Django calls it while the unhandled exception is still being handled, so it can tell a database
+    outage (503 with Retry-After, jsn/lib/unavailable.py) from a bug (500). API paths get JSON either way."""
+    if is_database_unavailable(sys.exc_info()[1]):
+        return database_unavailable_response(request)
+    if wants_json(request):
+        return JsonResponse({"code": "server_error", "detail": "Something went wrong on our side."}, status=500)
+    return defaults.server_error(request)

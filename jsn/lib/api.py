@@ -6,6 +6,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from jsn.lib.unavailable import (
+    DATABASE_UNAVAILABLE,
+    DATABASE_UNAVAILABLE_DETAIL,
+    is_database_unavailable,
+    unavailable_headers,
+)
+
 
 class ApiError(exceptions.APIException):
     """An error with our own machine-readable code, e.g. ApiError(409, "already_claimed", "…")."""
@@ -20,6 +27,13 @@ class ApiError(exceptions.APIException):
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     response = drf_exception_handler(exc, context)
     if response is None:
+        if is_database_unavailable(exc):
+            # PostgreSQL down or restarting: a clean, retryable answer (jsn/lib/unavailable.py).
+            return Response(
+                {"code": DATABASE_UNAVAILABLE, "detail": DATABASE_UNAVAILABLE_DETAIL},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers=unavailable_headers(),
+            )
         return None
     if isinstance(exc, ApiError):
         response.data = {"code": exc.code, "detail": str(exc.detail), **exc.extra}
