@@ -281,5 +281,5 @@ def run_l3(*, staff_user: User, kills: int, spool_dir: str, subscribers: int = 6
 
 def report(name: str, figures: L2Figures | L3Figures) -> str:
     line = f"{name}: " + ", ".join(f"{k}={v}" for k, v in asdict(figures).items())
-    print(line)  # noqa: T201  (the figures a stress run is for; shown with -s)
+    print(line)
     return line

@@ -1,17 +1,14 @@
 """Sending: the PDF by e-mail once per (lead, subscriber), eligibility re-checked, crashes never duplicate (L2, L3)."""
 
-import random
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
-from leads.models import Delivery, Lead, LeadEvent, PlzSubscription
+from leads.models import Delivery, LeadEvent, PlzSubscription
 from leads.samples import lead_pdf
 from leads.services import (
     AMBIGUOUS_AFTER,
@@ -22,7 +19,6 @@ from leads.services import (
     delivery_resend,
     lead_import_pdf,
 )
-from tests.factories import UserFactory
 from tests.leads.backends import CrashAfterSendBackend, SimulatedCrash, outbox_pairs
 from tests.leads.reliability import run_l2, run_l3
 
