@@ -35,6 +35,7 @@ METADATA_LINE_ID = "jsn_line_id"
 METADATA_USER_ID = "jsn_user_id"
 METADATA_PLZS = "jsn_plzs"
 METADATA_PURPOSE = "jsn_purpose"
+METADATA_CHECKOUT_ID = "jsn_checkout_id"
 MAX_INVOICE_ITEMS = 250  # Stripe's limit per invoice
 MAX_METADATA_VALUE = 500  # Stripe's limit per metadata value
 
@@ -251,9 +252,19 @@ def checkout_setup_session_create(*, user: User, success_url: str, cancel_url: s
 
 
 def checkout_subscription_session_create(
-    *, user: User, plzs: list[str], success_url: str, cancel_url: str
+    *,
+    user: User,
+    plzs: list[str],
+    success_url: str,
+    cancel_url: str,
+    checkout_id: int | None = None,
+    idempotency_key: str | None = None,
 ) -> SessionLink:
-    """Stripe Checkout in subscription mode for PLZ leads; the PLZs travel in the subscription's metadata."""
+    """Stripe Checkout in subscription mode for PLZ leads; the PLZs travel in the subscription's metadata.
+
+    `checkout_id` (our PlzCheckout row) goes into the metadata; `idempotency_key` makes a repeated request for the
+    same row return the same session instead of a second one.
+    """
     options = _options()
     price = settings.STRIPE_PLZ_PRICE_ID
     if not price:
@@ -265,7 +276,11 @@ def checkout_subscription_session_create(
     if len(plz_value) > MAX_METADATA_VALUE:
         raise ValueError(f"Too many PLZs for one subscription ({len(plzs)}).")
     metadata = {METADATA_USER_ID: str(user.pk), METADATA_PLZS: plz_value, METADATA_PURPOSE: "plz_subscription"}
+    if checkout_id is not None:
+        metadata[METADATA_CHECKOUT_ID] = str(checkout_id)
     customer = customer_ensure(user=user)
+    if idempotency_key:
+        options = {**options, "idempotency_key": idempotency_key}
     with _translated():
         session = stripe.checkout.Session.create(
             mode="subscription",

@@ -50,6 +50,9 @@ def checkout_session_completed(sender: Any, event: Any, **kwargs: Any) -> None:
     elif session.get("mode") == "subscription" and session.get("subscription"):
         # Normally the customer.subscription.* events below do it; syncing here too covers any arrival order.
         _sync_plz_subscription(session["subscription"])
+        completed = _optional("leads.services", "plz_checkout_completed")
+        if completed is not None:
+            completed(stripe_session_id=session["id"])  # a later "Pay" click never offers this session again
 
 
 @djstripe_receiver("payment_method.attached")

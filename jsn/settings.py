@@ -1,5 +1,6 @@
 """JSN settings, read from the environment (see README "Configuration" and .env.example)."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "djstripe",
+    "anymail",
     "axes",
     "csp",
     "accounts",
@@ -209,6 +211,10 @@ BILLING_LOOKBACK_DAYS = env.int("BILLING_LOOKBACK_DAYS", default=35)
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="usd")
 DEFAULT_DAILY_PRICE_CENTS = env.int("DEFAULT_DAILY_PRICE_CENTS", default=500)
 LEAD_EXCLUSIVE_HOURS = env.int("LEAD_EXCLUSIVE_HOURS", default=72)
+# A Stripe-paid PLZ stays eligible this long past its period end, until the renewal webhook brings the new end.
+PLZ_RENEWAL_GRACE_HOURS = env.int("PLZ_RENEWAL_GRACE_HOURS", default=6)
+if not 0 <= PLZ_RENEWAL_GRACE_HOURS <= 72:
+    raise ImproperlyConfigured("PLZ_RENEWAL_GRACE_HOURS must be between 0 and 72.")
 DIALFIRE_BASE_URL = env.str("DIALFIRE_BASE_URL", default="")  # empty: the Dialfire import is off
 DIALFIRE_TOKEN = env.str("DIALFIRE_TOKEN", default="")
 DIALFIRE_CAMPAIGN_ID = env.str("DIALFIRE_CAMPAIGN_ID", default="")
@@ -292,6 +298,18 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="JSN <noreply@jsn.local>")
+# django-anymail: EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend sends through a provider. Every environment
+# variable ANYMAIL_<NAME> becomes ANYMAIL["<NAME>"] (e.g. ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET).
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_") and name != "ANYMAIL_ESP"
+}
+# The provider whose tracking webhook (delivered, bounced, opened) is mounted at /anymail/<esp>/tracking/.
+# Empty: no tracking URL exists. Its only protection is HTTP basic auth, so a secret is required.
+ANYMAIL_ESP = env.str("ANYMAIL_ESP", default="").strip().lower()
+if ANYMAIL_ESP and ":" not in ANYMAIL.get("WEBHOOK_SECRET", ""):
+    raise ImproperlyConfigured("ANYMAIL_ESP needs ANYMAIL_WEBHOOK_SECRET=<user>:<password> (HTTP basic auth).")
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -6,6 +6,9 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 os.environ.setdefault("SECURE_COOKIES", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+# The tracking webhook is mounted in tests, so the route matrix and login decisions cover it.
+os.environ.setdefault("ANYMAIL_ESP", "postmark")
+os.environ.setdefault("ANYMAIL_WEBHOOK_SECRET", "jsn-test-hook:test-webhook-password")
 
 from jsn.settings import *  # noqa: F403
 

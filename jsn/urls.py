@@ -7,6 +7,7 @@ from django.utils.http import urlencode
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from jsn import views
+from leads.webhooks import tracking_urlpatterns
 
 
 @login_not_required
@@ -40,6 +41,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # dj-stripe's webhook endpoint: stripe/webhook/<uuid>/ (create it with `manage.py stripe_webhook_endpoint_create`).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    # The mail provider's tracking webhook, /anymail/<esp>/tracking/, only when ANYMAIL_ESP names one.
+    *tracking_urlpatterns(),
     path("api/v3/", include("jsn.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

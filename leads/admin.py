@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from leads import selectors, services
-from leads.models import Delivery, ImportSource, Lead, LeadEvent, PlzSubscription
+from leads.models import Delivery, ImportSource, Lead, LeadEvent, PlzCheckout, PlzSubscription
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
@@ -19,7 +19,7 @@ class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
     can_delete = False
-    fields = ["subscriber", "position", "status", "due_at", "sent_at", "attempts", "last_error"]
+    fields = ["subscriber", "position", "status", "due_at", "sent_at", "tracked_at", "attempts", "last_error"]
     readonly_fields = fields
     show_change_link = True
 
@@ -146,6 +146,7 @@ class LeadAdmin(admin.ModelAdmin):
             "dialfire": ImportSource.objects.filter(name=ImportSource.DIALFIRE).first(),
             "review_count": Lead.objects.filter(status=Lead.Status.REVIEW).count(),
             "ambiguous_count": selectors.deliveries_ambiguous().count(),
+            "duplicate_count": selectors.subscription_duplicates_recent().count(),
         }
         return super().changelist_view(request, extra_context=extra_context)
 
@@ -167,7 +168,7 @@ class AmbiguousFilter(admin.SimpleListFilter):
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ["id", "lead", "subscriber", "position", "status", "due_at", "sent_at", "attempts", "last_error"]
     list_filter = [AmbiguousFilter, "status", "position"]
-    search_fields = ["=lead__id", "subscriber__email", "=message_id"]
+    search_fields = ["=lead__id", "subscriber__email", "=message_id", "=provider_message_id"]
     list_select_related = ["lead", "subscriber"]
     readonly_fields = [f.name for f in Delivery._meta.fields]
     actions = ["resend", "confirm_sent"]
@@ -253,6 +254,26 @@ class PlzSubscriptionAdmin(admin.ModelAdmin):
         for sub in queryset:
             services.subscription_end(actor=request.user, subscription=sub)
         messages.success(request, "Ended. Planned deliveries to these subscriptions will be skipped.")
+
+
+@admin.register(PlzCheckout)
+class PlzCheckoutAdmin(admin.ModelAdmin):
+    """Stripe Checkouts started from the PLZ page (read-only): one per (agent, PLZ set) while it is reused."""
+
+    list_display = ["id", "user", "plzs", "status", "stripe_session_id", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["user__email", "=plzs", "=stripe_session_id"]
+    list_select_related = ["user"]
+    readonly_fields = [f.name for f in PlzCheckout._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(ImportSource)

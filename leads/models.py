@@ -1,5 +1,7 @@
 """Geo-leads: PLZ subscriptions, lead PDFs, planned deliveries, rotation and import health."""
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -15,7 +17,8 @@ class PlzSubscription(models.Model):
     Stripe drives `status` for `source=stripe` rows (webhooks and a daily re-check, see
     `leads.services.plz_subscription_sync_from_stripe`); staff grant and end subscriptions by hand. One Stripe
     subscription can pay for several PLZs: one row per (Stripe subscription, PLZ). Only `active` subscriptions
-    within their period receive leads.
+    within their period receive leads (Stripe-paid ones `PLZ_RENEWAL_GRACE_HOURS` longer, see
+    `eligible_subscriptions_q`).
     """
 
     class Status(models.TextChoices):
@@ -54,16 +57,67 @@ class PlzSubscription(models.Model):
     def __str__(self) -> str:
         return f"PLZ {self.plz} · {self.user_id} · {self.get_status_display()}"
 
-    def is_eligible(self, now=None) -> bool:
+    def is_eligible(self, now: datetime | None = None) -> bool:
+        """The same rule as `eligible_subscriptions_q`, for one row in memory."""
         now = now or timezone.now()
-        return self.status == self.Status.ACTIVE and (self.current_period_end is None or self.current_period_end > now)
+        if self.status != self.Status.ACTIVE:
+            return False
+        if self.current_period_end is None or self.current_period_end > now:
+            return True
+        return self.source == self.Source.STRIPE and self.current_period_end > now - renewal_grace()
 
 
-def eligible_subscriptions_q(now) -> Q:
-    """Subscriptions that receive leads at `now`: active and inside their period."""
+def renewal_grace() -> timedelta:
+    return timedelta(hours=settings.PLZ_RENEWAL_GRACE_HOURS)
+
+
+def eligible_subscriptions_q(now: datetime) -> Q:
+    """Subscriptions that receive leads at `now`: active and inside their period.
+
+    A Stripe-paid subscription stays eligible for `PLZ_RENEWAL_GRACE_HOURS` past its period end: Stripe renews
+    at the period end but its webhook (with the new end) can arrive minutes or hours later, and a paying agent must
+    not miss leads in that gap. Only while Stripe still says `active`: past_due, unpaid and canceled get nothing,
+    and manual grants end exactly at their period end.
+    """
     return Q(status=PlzSubscription.Status.ACTIVE) & (
-        Q(current_period_end__isnull=True) | Q(current_period_end__gt=now)
+        Q(current_period_end__isnull=True)
+        | Q(current_period_end__gt=now)
+        | Q(source=PlzSubscription.Source.STRIPE, current_period_end__gt=now - renewal_grace())
     )
+
+
+class PlzCheckout(models.Model):
+    """One Stripe Checkout started for a set of PLZs: a second click on "Pay with Stripe" reuses it.
+
+    While a row is `open` and younger than `CHECKOUT_REUSE`, the same (user, PLZ set) gets the same Checkout
+    session back instead of a second one (which could become a second subscription). The unique constraint makes
+    that hold for concurrent clicks too; the Stripe idempotency key `jsn-plzco-<id>` covers two requests racing
+    to create the session of one row.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        COMPLETED = "completed", "Completed"
+        SUPERSEDED = "superseded", "Superseded"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="plz_checkouts")
+    plzs = models.CharField("PLZs", max_length=500, help_text="Sorted, comma-separated.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    stripe_session_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    url = models.URLField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "plzs"], condition=Q(status="open"), name="leads_one_open_checkout_per_plz_set"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Checkout for PLZ {self.plzs} · {self.user_id} · {self.get_status_display()}"
 
 
 class Lead(models.Model):
@@ -111,6 +165,7 @@ class Delivery(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         DELIVERED = "delivered", "Delivered"
+        OPENED = "opened", "Opened"
         BOUNCED = "bounced", "Bounced"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
@@ -124,7 +179,11 @@ class Delivery(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True, help_text="Taken by a send run until then.")
     sending_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=255, blank=True)
+    message_id = models.CharField(max_length=255, blank=True, help_text="Our Message-ID header.")
+    provider_message_id = models.CharField(
+        max_length=255, blank=True, db_index=True, help_text="The mail provider's id (anymail), named by its webhooks."
+    )
+    tracked_at = models.DateTimeField(null=True, blank=True, help_text="When the provider reported the status.")
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -199,6 +258,8 @@ class LeadEvent(models.Model):
         SUBSCRIPTION_REQUESTED = "subscription_requested", "Subscription requested"
         SUBSCRIPTION_EXPIRED = "subscription_expired", "Subscription expired"
         SUBSCRIPTION_STRIPE_SYNCED = "subscription_stripe_synced", "Subscription updated from Stripe"
+        SUBSCRIPTION_DUPLICATE = "subscription_duplicate", "Duplicate Stripe subscription"
+        TRACKED = "tracked", "Delivery status from the mail provider"
 
     action = models.CharField(max_length=32, choices=Action.choices)
     actor = models.ForeignKey(

@@ -6,9 +6,12 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from leads.models import Delivery, Lead, PlzSubscription
+from leads.models import Delivery, Lead, LeadEvent, PlzSubscription
 
-RECEIVED = (Delivery.Status.SENT, Delivery.Status.DELIVERED)
+DUPLICATES_SHOWN_FOR = timedelta(days=30)
+
+# Sent to the agent, whatever the provider reported since: a bounced lead stays on their page to download.
+RECEIVED = (Delivery.Status.SENT, Delivery.Status.DELIVERED, Delivery.Status.OPENED, Delivery.Status.BOUNCED)
 WAITING = (Delivery.Status.PLANNED, Delivery.Status.QUEUED, Delivery.Status.SENDING)
 
 
@@ -66,3 +69,11 @@ def deliveries_ambiguous(*, now: datetime | None = None) -> QuerySet[Delivery]:
     return Delivery.objects.filter(
         Q(status=Delivery.Status.SENDING) & Q(sending_started_at__lt=now - AMBIGUOUS_AFTER)
     ).select_related("lead", "subscriber")
+
+
+def subscription_duplicates_recent(*, now: datetime | None = None) -> QuerySet[LeadEvent]:
+    """Second Stripe subscriptions for already-paid PLZs in the last 30 days: staff refund (and maybe adjust) them."""
+    now = now or timezone.now()
+    return LeadEvent.objects.filter(
+        action=LeadEvent.Action.SUBSCRIPTION_DUPLICATE, created_at__gte=now - DUPLICATES_SHOWN_FOR
+    )

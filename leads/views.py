@@ -22,6 +22,11 @@ STRIPE_OFF = "Online payment is not available right now; our team activates your
 STRIPE_DOWN = "Stripe did not answer. Nothing was charged; please try again in a minute."
 NOTHING_TO_PAY = "No PLZ is waiting for payment."
 PAYMENT_PENDING = "Thanks — your PLZs become active as soon as Stripe confirms the payment (usually within seconds)."
+PORTAL_OFF = (
+    "Online payment is not connected here, so there is no Stripe page to manage. "
+    "To cancel or change a PLZ subscription, write to our team."
+)
+PORTAL_DOWN = "Stripe did not answer. Nothing was changed; please try again in a minute."
 
 
 def _awaiting_payment(user) -> list[str]:
@@ -70,6 +75,9 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         "needs_terms": not terms_are_current(user=user),
         "stripe_enabled": stripe_gateway.is_enabled(),
         "awaiting_payment": _awaiting_payment(user),
+        "paid_through_stripe": PlzSubscription.objects.filter(user=user, stripe_subscription_id__isnull=False)
+        .exclude(status=PlzSubscription.Status.CANCELED)
+        .exists(),
     }
     if request.GET.get("paid") == "1":
         messages.info(request, PAYMENT_PENDING)
@@ -97,12 +105,34 @@ def subscriptions_pay(request: HttpRequest) -> HttpResponse:
         return redirect("leads_subscriptions")
     back = request.build_absolute_uri(reverse("leads_subscriptions"))
     try:
-        link = stripe_gateway.checkout_subscription_session_create(
-            user=request.user, plzs=plzs, success_url=back + "?paid=1", cancel_url=back
-        )
+        # A double click or a reload gets the same Checkout session back (see plz_checkout_start).
+        link = services.plz_checkout_start(user=request.user, plzs=plzs, success_url=back + "?paid=1", cancel_url=back)
     except (stripe_gateway.StripeGatewayError, ValueError):
         logger.warning("Stripe PLZ checkout for user %s failed", request.user.pk, exc_info=True)
         messages.error(request, STRIPE_DOWN)
+        return redirect("leads_subscriptions")
+    return HttpResponseRedirect(link.url)
+
+
+@require_POST
+def subscriptions_portal(request: HttpRequest) -> HttpResponse:
+    """ "Manage or cancel in Stripe": the Stripe Billing Portal, where agents cancel their PLZ subscriptions.
+
+    Cancelling there reaches us as customer.subscription.updated/deleted webhooks, like any other change.
+    """
+    if not stripe_gateway.is_enabled():
+        messages.error(request, PORTAL_OFF)
+        return redirect("leads_subscriptions")
+    back = request.build_absolute_uri(reverse("leads_subscriptions"))
+    try:
+        link = stripe_gateway.portal_session_create(user=request.user, return_url=back)
+    except stripe_gateway.StripeNotConfigured:
+        logger.warning("Stripe portal for user %s: not configured", request.user.pk, exc_info=True)
+        messages.error(request, PORTAL_OFF)
+        return redirect("leads_subscriptions")
+    except stripe_gateway.StripeGatewayError:
+        logger.warning("Stripe portal for user %s failed", request.user.pk, exc_info=True)
+        messages.error(request, PORTAL_DOWN)
         return redirect("leads_subscriptions")
     return HttpResponseRedirect(link.url)
 

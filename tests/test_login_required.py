@@ -24,6 +24,7 @@ DECISIONS: list[tuple[str, str]] = [
     (r"^api/v3/", "login"),
     (r"^(dashboard|cases|claims|billing|leads|me)/", "login"),
     (r"^stripe/", "public"),  # Stripe's webhook: authenticated by its signature, not a session
+    (r"^anymail/\w+/tracking/$", "public"),  # the mail provider's tracking webhook: HTTP basic auth, not a session
 ]
 
 

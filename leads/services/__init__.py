@@ -6,7 +6,8 @@ Invariants (RELIABILITY.md L1–L3):
 - a delivery is marked `sending` in its own committed transaction before the e-mail leaves; one found still
   `sending` later may or may not have gone out, so it is never re-sent automatically but shown to staff.
 
-Modules: imports, distribution, sending, review, subscriptions, downloads; shared constants in common.
+Modules: imports, distribution, sending, tracking (the provider's delivery events), review, subscriptions (with
+Stripe Checkout), downloads; shared constants in common.
 """
 
 from leads.services.common import (
@@ -56,6 +57,9 @@ from leads.services.sending import (
     delivery_resend,
 )
 from leads.services.subscriptions import (
+    CHECKOUT_REUSE,
+    plz_checkout_completed,
+    plz_checkout_start,
     plz_subscription_sync_from_stripe,
     plz_subscriptions_recheck_stripe,
     subscription_end,
@@ -63,9 +67,13 @@ from leads.services.subscriptions import (
     subscription_request,
     subscriptions_expire,
 )
+from leads.services.tracking import (
+    delivery_tracking_apply,
+)
 
 __all__ = [
     "AMBIGUOUS_AFTER",
+    "CHECKOUT_REUSE",
     "DOWNLOAD_LINK_MAX_AGE",
     "DOWNLOAD_SALT",
     "DUE_STATUSES",
@@ -92,6 +100,7 @@ __all__ = [
     "deliveries_send_due",
     "delivery_confirm_sent",
     "delivery_resend",
+    "delivery_tracking_apply",
     "lead_distribute",
     "lead_download_resolve",
     "lead_download_token",
@@ -99,6 +108,8 @@ __all__ = [
     "lead_review_resolve",
     "leads_distribute_ready",
     "leads_import_many",
+    "plz_checkout_completed",
+    "plz_checkout_start",
     "plz_subscription_sync_from_stripe",
     "plz_subscriptions_recheck_stripe",
     "subscription_end",

@@ -11,6 +11,7 @@ from leads.models import (
     Delivery,
     LeadEvent,
 )
+from leads.selectors import RECEIVED
 from leads.services.common import (
     DOWNLOAD_LINK_MAX_AGE,
     DOWNLOAD_SALT,
@@ -52,9 +53,7 @@ def lead_download_resolve(*, token: str, user: User, ip: str | None = None) -> D
         if data.get("u") != user.pk:
             raise DownloadRefused(ERR_LINK_OTHER_USER)
         delivery = (
-            Delivery.objects.select_related("lead")
-            .filter(pk=delivery_id, subscriber=user, status__in=[Delivery.Status.SENT, Delivery.Status.DELIVERED])
-            .first()
+            Delivery.objects.select_related("lead").filter(pk=delivery_id, subscriber=user, status__in=RECEIVED).first()
         )
         if delivery is None:
             raise DownloadRefused(ERR_NOT_RECEIVED)

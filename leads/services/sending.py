@@ -5,12 +5,14 @@ import smtplib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.message import make_msgid
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.html import escape, linebreaks
 
 from accounts.models import User
 from leads.models import (
@@ -42,6 +44,9 @@ SMTP_REFUSALS = (
     smtplib.SMTPDataError,
     smtplib.SMTPConnectError,
     ConnectionRefusedError,
+    # A provider's API (anymail) refusing the recipient or the address: nothing was accepted either.
+    AnymailRecipientsRefused,
+    AnymailInvalidAddress,
 )
 
 logger = logging.getLogger(__name__)
@@ -120,7 +125,23 @@ def _delivery_start(*, delivery: Delivery, now: datetime, report: SendReport) ->
     return False
 
 
-def _lead_email(*, delivery: Delivery, recipient: User, pdf: bytes, message_id: str) -> EmailMessage:
+def _refused(exc: BaseException) -> bool:
+    """The provider answered and said no: the message was not accepted, so another attempt cannot duplicate it."""
+    if isinstance(exc, SMTP_REFUSALS):
+        return True
+    # A provider's API answering 4xx refused the request; 5xx or no answer may have accepted it.
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return isinstance(exc, AnymailAPIError) and status is not None and 400 <= status < 500
+
+
+def _provider_message_id(message: EmailMultiAlternatives) -> str:
+    """The id the provider gave this message (anymail backends), which its tracking webhooks name; else ""."""
+    status = getattr(message, "anymail_status", None)
+    message_id = getattr(status, "message_id", None)
+    return str(message_id)[:255] if isinstance(message_id, str | int) else ""
+
+
+def _lead_email(*, delivery: Delivery, recipient: User, pdf: bytes, message_id: str) -> EmailMultiAlternatives:
     lead = delivery.lead
     received = timezone.localtime(lead.received_at).strftime("%Y-%m-%d %H:%M %Z")
     hours = _hours()
@@ -147,13 +168,18 @@ def _lead_email(*, delivery: Delivery, recipient: User, pdf: bytes, message_id: 
         f"The lead sheet is attached as a PDF. You can download it again from {settings.SITE_URL}/leads/received/.\n\n"
         "— JSN\n"
     )
-    message = EmailMessage(
+    message = EmailMultiAlternatives(
         subject=subject,
         body=body,
         to=[recipient.email],
         headers={"Message-ID": message_id, "X-JSN-Lead": str(lead.pk), "X-JSN-Delivery": str(delivery.pk)},
     )
+    # Providers can only report opens of HTML mail (a tracking pixel): the same text as a minimal HTML part.
+    message.attach_alternative(linebreaks(escape(body)), "text/html")
     message.attach(f"lead-{lead.pk}-plz-{lead.plz}.pdf", pdf, "application/pdf")
+    # Read by anymail backends only; other backends ignore these attributes.
+    message.track_opens = True
+    message.metadata = {"jsn_delivery": str(delivery.pk)}
     return message
 
 
@@ -187,7 +213,7 @@ def deliveries_send_due(*, now: datetime | None = None, batch: int = 200) -> Sen
             # have delivered the e-mail, so the row stays in `sending` for staff, like a crash (never re-sent).
             except Exception as exc:  # noqa: BLE001
                 error = f"{type(exc).__name__}: {exc}"[:500]
-                if handed_over and not isinstance(exc, SMTP_REFUSALS):
+                if handed_over and not _refused(exc):
                     Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
                         last_error=f"ambiguous: {error}"[:500], updated_at=now
                     )
@@ -210,6 +236,7 @@ def deliveries_send_due(*, now: datetime | None = None, batch: int = 200) -> Sen
                 status=Delivery.Status.SENT,
                 sent_at=now,
                 message_id=message_id,
+                provider_message_id=_provider_message_id(message),
                 last_error="",
                 lease_until=None,
                 updated_at=now,

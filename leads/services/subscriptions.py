@@ -1,7 +1,8 @@
 """PLZ subscriptions: requests, manual grants, ends and expiry; Stripe-paid ones kept in step with Stripe."""
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -14,6 +15,7 @@ from billing import stripe_gateway
 from leads.models import (
     PLZ_VALIDATOR,
     LeadEvent,
+    PlzCheckout,
     PlzSubscription,
 )
 
@@ -119,6 +121,13 @@ def subscriptions_expire(*, now: datetime | None = None) -> int:
 
 
 # --- Stripe ------------------------------------------------------------------------------------------------------
+DUPLICATE_TODO_CANCELED = "Canceled at Stripe automatically. Refund what it charged (its first invoice) in Stripe."
+DUPLICATE_TODO_PARTIAL = (
+    "It also pays for PLZs the user had no subscription for, so it was kept. In Stripe, remove the double-paid "
+    "PLZs from it (lower the quantity) and refund the difference."
+)
+# A second click on "Pay with Stripe" for the same PLZs within this time gets the same Checkout session back.
+CHECKOUT_REUSE = timedelta(minutes=30)
 # Stripe's subscription status → ours. Anything else (e.g. paused) receives no leads until Stripe says otherwise.
 STRIPE_STATUS = {
     "active": PlzSubscription.Status.ACTIVE,
@@ -154,9 +163,16 @@ def _stripe_user(state: stripe_gateway.StripeSubscriptionState) -> User | None:
     return user
 
 
+@dataclass(frozen=True)
+class _HeldBy:
+    """The PLZ is already paid by another active Stripe subscription of the same user."""
+
+    stripe_subscription_id: str
+
+
 def _sync_one(
     *, user: User, plz: str, state: stripe_gateway.StripeSubscriptionState, now: datetime
-) -> PlzSubscription | None:
+) -> PlzSubscription | _HeldBy | None:
     """Bring the row of (this Stripe subscription, plz) to Stripe's state. Caller holds a transaction."""
     target = STRIPE_STATUS.get(state.status, PlzSubscription.Status.PENDING)
     sub = PlzSubscription.objects.select_for_update().filter(stripe_subscription_id=state.id, plz=plz).first()
@@ -166,15 +182,8 @@ def _sync_one(
             return None  # never started here: an open request stays open for another attempt
         sub = _open_subscription(user=user, plz=plz)
         if sub is not None and sub.stripe_subscription_id and sub.status == PlzSubscription.Status.ACTIVE:
-            # Already paid by another Stripe subscription: keep that one in charge; staff sort out the double.
-            logger.warning(
-                "PLZ %s of user %s is already active through %s; ignoring %s",
-                plz,
-                user.pk,
-                sub.stripe_subscription_id,
-                state.id,
-            )
-            return None
+            # Already paid by another Stripe subscription: that one stays in charge (see _duplicate_handle).
+            return _HeldBy(sub.stripe_subscription_id)
         if sub is None:
             sub = PlzSubscription(user=user, plz=plz)
         else:
@@ -238,12 +247,59 @@ def plz_subscription_sync_from_stripe(*, stripe_subscription_id: str, now: datet
         logger.error("Stripe subscription %s names no known user; PLZs %s not synced", state.id, plzs)
         return 0
     synced = 0
+    held: dict[str, str] = {}
     with transaction.atomic():
         get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)  # serialise with other syncs
         for plz in plzs:
-            if _sync_one(user=user, plz=plz, state=state, now=now) is not None:
+            result = _sync_one(user=user, plz=plz, state=state, now=now)
+            if isinstance(result, _HeldBy):
+                held[plz] = result.stripe_subscription_id
+            elif result is not None:
                 synced += 1
+        if held:
+            _duplicate_handle(user=user, state=state, plzs=plzs, held=held, now=now)
     return synced
+
+
+def _duplicate_handle(
+    *, user: User, state: stripe_gateway.StripeSubscriptionState, plzs: list[str], held: dict[str, str], now: datetime
+) -> None:
+    """A second live Stripe subscription for PLZs the user already pays for (two Checkouts completed).
+
+    When every PLZ of it is paid by another subscription it only charges twice for the same leads: cancel it at
+    Stripe now, so no renewal follows. When only some are, it also pays for new PLZs, so it stays and staff
+    adjust it. Either way staff see one "Duplicate Stripe subscription" event per Stripe subscription, to refund
+    what it charged. Runs inside the webhook's transaction: a Stripe failure raises, the webhook answers 500 and
+    Stripe delivers again (cancelling is idempotent).
+    """
+    cancel = set(held) == set(plzs)
+    if cancel:
+        stripe_gateway.subscription_cancel(stripe_subscription_id=state.id)
+    if LeadEvent.objects.filter(
+        action=LeadEvent.Action.SUBSCRIPTION_DUPLICATE, detail__stripe_subscription_id=state.id
+    ).exists():
+        return
+    LeadEvent.objects.create(
+        action=LeadEvent.Action.SUBSCRIPTION_DUPLICATE,
+        created_at=now,
+        detail={
+            "stripe_subscription_id": state.id,
+            "user": user.pk,
+            "plzs": plzs,
+            "already_paid_by": held,
+            "stripe_status": state.status,
+            "canceled_at_stripe": cancel,
+            "todo": DUPLICATE_TODO_CANCELED if cancel else DUPLICATE_TODO_PARTIAL,
+        },
+    )
+    logger.error(
+        "User %s has a second Stripe subscription %s for PLZs %s (already paid by %s); %s",
+        user.pk,
+        state.id,
+        sorted(held),
+        sorted(set(held.values())),
+        "canceled it at Stripe" if cancel else "left it for staff",
+    )
 
 
 def plz_subscriptions_recheck_stripe(*, now: datetime | None = None) -> dict[str, int]:
@@ -266,3 +322,56 @@ def plz_subscriptions_recheck_stripe(*, now: datetime | None = None) -> dict[str
             logger.warning("Re-check of Stripe subscription %s failed", stripe_subscription_id, exc_info=True)
             failed += 1
     return {"checked": checked, "failed": failed}
+
+
+def plz_checkout_start(
+    *, user: User, plzs: list[str], success_url: str, cancel_url: str, now: datetime | None = None
+) -> stripe_gateway.SessionLink:
+    """The Stripe Checkout session for these PLZs: a new one, or the open one of a recent identical request.
+
+    Double clicks and reloads must not start two subscriptions: for the same (user, PLZ set) within
+    CHECKOUT_REUSE the open PlzCheckout row is reused (a partial unique index allows one), and its session is
+    created with the idempotency key `jsn-plzco-<row id>`, so two requests racing on one row get one session.
+    A failed Stripe call retires the row (Stripe replays a stored 500 for the same key for 24 hours).
+    """
+    now = now or timezone.now()
+    key = ",".join(sorted(set(plzs)))
+    with transaction.atomic():
+        # Serialises this user's clicks; the Stripe call below happens after the commit, without the lock.
+        get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)
+        checkout = PlzCheckout.objects.filter(user=user, plzs=key, status=PlzCheckout.Status.OPEN).first()
+        if checkout is not None and checkout.created_at <= now - CHECKOUT_REUSE:
+            checkout.status = PlzCheckout.Status.SUPERSEDED
+            checkout.save(update_fields=["status", "updated_at"])
+            checkout = None
+        if checkout is None:
+            checkout = PlzCheckout.objects.create(user=user, plzs=key, created_at=now)
+    if checkout.url and checkout.stripe_session_id:
+        return stripe_gateway.SessionLink(id=checkout.stripe_session_id, url=checkout.url)
+    try:
+        link = stripe_gateway.checkout_subscription_session_create(
+            user=user,
+            plzs=key.split(","),
+            success_url=success_url,
+            cancel_url=cancel_url,
+            checkout_id=checkout.pk,
+            idempotency_key=stripe_gateway.idempotency_key("plzco", checkout.pk),
+        )
+    except (stripe_gateway.StripeGatewayError, ValueError):
+        PlzCheckout.objects.filter(pk=checkout.pk, stripe_session_id__isnull=True).update(
+            status=PlzCheckout.Status.SUPERSEDED, updated_at=timezone.now()
+        )
+        raise
+    PlzCheckout.objects.filter(pk=checkout.pk, stripe_session_id__isnull=True).update(
+        stripe_session_id=link.id, url=link.url, updated_at=timezone.now()
+    )
+    return link
+
+
+def plz_checkout_completed(*, stripe_session_id: str) -> bool:
+    """checkout.session.completed: the session's PlzCheckout is done (it is never offered again)."""
+    return bool(
+        PlzCheckout.objects.filter(stripe_session_id=stripe_session_id)
+        .exclude(status=PlzCheckout.Status.COMPLETED)
+        .update(status=PlzCheckout.Status.COMPLETED, updated_at=timezone.now())
+    )

@@ -1,17 +1,14 @@
 """Sending: the PDF by e-mail once per (lead, subscriber), eligibility re-checked, crashes never duplicate (L2, L3)."""
 
-import random
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
-from leads.models import Delivery, Lead, LeadEvent, PlzSubscription
+from leads.models import Delivery, LeadEvent, PlzSubscription
 from leads.samples import lead_pdf
 from leads.services import (
     AMBIGUOUS_AFTER,
@@ -22,8 +19,8 @@ from leads.services import (
     delivery_resend,
     lead_import_pdf,
 )
-from tests.factories import UserFactory
 from tests.leads.backends import CrashAfterSendBackend, SimulatedCrash, outbox_pairs
+from tests.leads.reliability import run_l2, run_l3
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -191,65 +188,23 @@ def test_resend_refused_while_pending_or_in_flight(grant, staff_user):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_l2_many_leads_many_subscribers_overlapping_runs_and_unpaid_midway(staff_user):
-    """L2 (scaled to run in < 60 s): 200 leads x 50 subscribers in 10 PLZs over simulated hourly ticks with two
-    overlapping send runs per tick;
-    10% turn unpaid midway. 0 duplicates, 0 sends to the unpaid after that moment, every eligible pair on time.
+    """L2 (scaled to run in `make test`): 200 leads x 50 subscribers in 10 PLZs over simulated hourly ticks with two
+    overlapping send runs per tick; 10% turn unpaid midway. 0 duplicates, 0 sends to the unpaid after that moment,
+    every eligible pair on time. The full 500 x 200 run is tests/stress/test_leads_full_scale.py (marker `stress`).
     """
-    from leads.services import subscription_grant
+    figures = run_l2(staff_user=staff_user, leads=200, subscribers=50)
+    assert (figures.leads, figures.subscribers, figures.unpaid) == (200, 50, 5)
+    assert figures.deliveries > 200 * 5
 
-    rng = random.Random(7)
-    plzs = [f"{10115 + 1000 * i}" for i in range(10)]
-    users = [UserFactory() for _ in range(50)]
-    for i, user in enumerate(users):
-        for plz in {plzs[i % 10], plzs[(i * 3 + 1) % 10] if i % 5 == 0 else plzs[i % 10]}:
-            subscription_grant(actor=staff_user, user=user, plz=plz)
-    unpaid_users = set(rng.sample([u.pk for u in users], 5))
-    tick = timedelta(hours=1)
-    unpaid_at = T0 + 30 * tick
-    errors: list[BaseException] = []
 
-    def send_run() -> None:
-        try:
-            while deliveries_send_due(batch=40).sent:
-                pass
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    with time_machine.travel(T0, tick=False) as clock:
-        for n in range(50 + 72 + 2):
-            now = T0 + n * tick
-            clock.move_to(now)
-            if n < 50:  # four leads arrive per tick for 50 hours
-                for k in range(4):
-                    plz = plzs[(4 * n + k) % 10]
-                    lead_import_pdf(content=lead_pdf(plz=plz, city="Stadt", ref=f"L2-{n}-{k}"), filename="l.pdf")
-            if now == unpaid_at:
-                PlzSubscription.objects.filter(user_id__in=unpaid_users).update(status=PlzSubscription.Status.UNPAID)
-            threads = [threading.Thread(target=send_run) for _ in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=60)
-    assert errors == []
-    assert Lead.objects.count() == 200
-    pairs = outbox_pairs()
-    assert len(pairs) == len(set(pairs)), "a lead reached a subscriber twice"
-    emails = {u.pk: u.email for u in users}
-    deliveries = list(Delivery.objects.select_related("lead"))
-    assert len(deliveries) > 200 * 5
-    sent_pairs = set()
-    for d in deliveries:
-        if d.subscriber_id in unpaid_users and d.due_at >= unpaid_at:
-            assert d.status == Delivery.Status.SKIPPED, d
-            continue
-        assert d.status == Delivery.Status.SENT, d
-        # Within its window: first at once (same tick), the others when the 72 hours are over (same tick).
-        assert d.due_at <= d.sent_at < d.due_at + tick
-        expected_due = d.lead.received_at + (timedelta(0) if d.position == "first" else timedelta(hours=72))
-        assert d.due_at == expected_due
-        sent_pairs.add((str(d.lead_id), emails[d.subscriber_id]))
-    assert set(pairs) == sent_pairs
-    late_to_unpaid = [d for d in deliveries if d.subscriber_id in unpaid_users and d.sent_at and d.sent_at >= unpaid_at]
-    assert late_to_unpaid == []
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_l3_worker_process_killed_at_the_send_never_duplicates(staff_user, settings, tmp_path):
+    """L3 with a real process kill (5 kills here; 50 in tests/stress/test_leads_full_scale.py): the sending job
+    runs in a child process that is SIGKILLed at the e-mail send and re-run after each kill."""
+    settings.EMAIL_BACKEND = "tests.leads.backends.BlockingSpoolBackend"
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    figures = run_l3(staff_user=staff_user, kills=5, spool_dir=str(spool))
+    assert (figures.kills, figures.ambiguous) == (5, 5)
+    assert figures.killed_after_accept == figures.confirmed_by_staff == 3

@@ -119,6 +119,8 @@ MATRIX: list[Row] = [
     Row(r"^leads/received/$", PAGE),
     # Pay with Stripe: the caller's own pending PLZs only; without Stripe keys (as here) it redirects to /leads/.
     Row(r"^leads/pay/$", POST_ONLY_PAGE, post={"other": {302}, "anonymous": TO_LOGIN}, methods=frozenset({"post"})),
+    # "Manage or cancel in Stripe": the caller's own portal; without Stripe keys (as here) it redirects to /leads/.
+    Row(r"^leads/portal/$", POST_ONLY_PAGE, post={"other": {302}, "anonymous": TO_LOGIN}, methods=frozenset({"post"})),
     Row(r"^leads/download/\{token\}/$", expect({403, 404, 410}, {403, 404, 410}, {302, 403}, {403, 404, 410})),
     Row(r"^api/v3/leads/(subscriptions|deliveries)$", API_READ),
     # billing: invoices are the viewer's own (no invoice exists here, so a detail is 404 for everyone)
@@ -141,6 +143,14 @@ MATRIX: list[Row] = [
     ),
     # Stripe's webhook: signed by Stripe, not a session; an unknown endpoint id is 4xx for everyone.
     Row(r"^stripe/webhook/\{uuid\}/$", expect({400, 404, 405}, {400, 404, 405}, {400, 404, 405}, {400, 404, 405})),
+    # The mail provider's tracking webhook (machine to machine): POST only, HTTP basic auth, no session. Without
+    # the credentials it is 401 for everyone, a logged-in session included.
+    Row(
+        r"^anymail/\w+/tracking/$",
+        expect({405}, {405}, {405}, {405}),
+        post={"other": {401}, "anonymous": {401}},
+        methods=frozenset({"post"}),
+    ),
     # allauth
     Row(r"^accounts/login/$", ALLAUTH),
     Row(r"^accounts/(email|password/change|password/set)/$", ALLAUTH_LOGIN),
