@@ -4,10 +4,13 @@ from django.db import connection
 from django.db.utils import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 
 from cases.models import Case
 from jsn.tasks import HEARTBEAT_CACHE_KEY
+
+API_NOT_FOUND = "No such API endpoint."
 
 
 @login_not_required
@@ -51,3 +54,10 @@ def health(request: HttpRequest) -> JsonResponse:
         checks["last_heartbeat"] = "unknown"
     ok = checks["database"] == "ok"
     return JsonResponse({"status": "ok" if ok else "error", **checks}, status=200 if ok else 503)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: API clients get the API's `{code, detail}` JSON (e.g. for /api/v3/cases/abc), people the page."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": API_NOT_FOUND}, status=404)
+    return defaults.page_not_found(request, exception)
