@@ -1,5 +1,11 @@
-"""Account writes: terms acceptance (and, with the trust issue, export and closure)."""
+"""Account writes: terms acceptance, account closure, and the retention of login records and sessions."""
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import import_module
+
+from axes.helpers import get_cool_off
+from axes.models import AccessAttempt, AccessFailureLog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -64,3 +70,38 @@ def account_close(*, user: User) -> None:
         user.is_active = False
         user.set_unusable_password()
         user.save()
+
+
+@dataclass(frozen=True)
+class LoginRetentionReport:
+    attempts_deleted: int
+    failure_logs_deleted: int
+    attempts_kept_locking: bool  # True when lockouts never expire (AXES_COOLOFF_TIME None): attempts are kept
+
+
+def failed_logins_prune(*, now: datetime | None = None) -> LoginRetentionReport:
+    """Delete django-axes failed-login records older than RETENTION_FAILED_LOGIN_DAYS.
+
+    Never shorter than the lockout window: an attempt row that still counts towards a lockout stays, so pruning
+    can never unlock an account early. With lockouts that never expire, attempt rows are kept (staff lift them with
+    `axes_reset_username`) and only the failure log is pruned. Idempotent and set-based.
+    """
+    now = now or timezone.now()
+    retention = timedelta(days=settings.RETENTION_FAILED_LOGIN_DAYS)
+    cool_off = get_cool_off()
+    failure_logs, _ = AccessFailureLog.objects.filter(attempt_time__lt=now - retention).delete()
+    if cool_off is None:
+        return LoginRetentionReport(attempts_deleted=0, failure_logs_deleted=failure_logs, attempts_kept_locking=True)
+    # axes moves attempt_time to the latest failure, and counts an attempt while attempt_time >= now - cool_off.
+    attempts = AccessAttempt.objects.filter(attempt_time__lt=now - max(retention, cool_off)).delete()[1]
+    return LoginRetentionReport(
+        attempts_deleted=attempts.get(AccessAttempt._meta.label, 0),
+        failure_logs_deleted=failure_logs,
+        attempts_kept_locking=False,
+    )
+
+
+def sessions_expired_clear() -> None:
+    """Delete expired sessions, as `manage.py clearsessions` does: Django keeps their rows until someone clears them.
+    Whatever SESSION_ENGINE is configured decides how (a no-op for engines that expire on their own)."""
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()

@@ -14,6 +14,7 @@ from billing import pricing, selectors
 from billing.models import BillingRun, Invoice
 from billing.services import BillingError, billing_run, billing_today
 from jsn.lib.api import ApiError
+from jsn.lib.schema import error_responses
 
 ERR_NOT_FOUND = "No such invoice."
 
@@ -77,7 +78,8 @@ class InvoiceListApi(APIView):
             OpenApiParameter("page", int, required=False),
             OpenApiParameter("page_size", int, required=False, description="At most 100."),
         ],
-        responses=InvoicePageOutputSerializer,
+        # 404: a page past the end (DRF's page-number pagination).
+        responses={200: InvoicePageOutputSerializer, **error_responses(404)},
         operation_id="billing_invoices_list",
     )
     def get(self, request: Request) -> Response:

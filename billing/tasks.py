@@ -1,7 +1,10 @@
+from dataclasses import asdict
+
 from celery import shared_task
 
 from billing import services
 from billing.models import BillingRun
+from billing.retention import webhook_bodies_drop
 from billing.services import billing_run
 from billing.stripe_sync import PAYMENT_FAILED_NOTICE
 from outbox.services import outbox_handler
@@ -46,3 +49,9 @@ def email_payment_failed_task(invoice_id: int) -> None:
 def billing_reconcile_task() -> dict[str, int]:
     """Daily: compare recent invoices with Stripe by metadata; drift goes to the admin (StripeDrift)."""
     return services.billing_reconcile()
+
+
+@shared_task
+def drop_old_webhook_bodies_task() -> dict[str, int]:
+    """Daily: empty raw Stripe webhook bodies and headers older than RETENTION_WEBHOOK_BODY_DAYS (rows stay)."""
+    return asdict(webhook_bodies_drop())

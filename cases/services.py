@@ -1,22 +1,25 @@
-"""Writes for cases: the case import (CSV file, management command and admin all go through `case_import`)."""
+"""Writes for cases: the case import (CSV file, management command and admin all go through `case_import`), and
+the cleanup of stored document files that no row references."""
 
 import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from cases.models import Case, Contact
+from cases.models import Case, Contact, Document
+from jsn.lib.orphans import OrphanReport, orphan_files_delete, upload_root
 
 # --- Columns ----------------------------------------------------------------------------------
 REQUIRED_COLUMNS = ("case_number", "state", "county", "score")
@@ -496,3 +499,21 @@ def case_import_read_csv(*, data: bytes) -> list[dict[str, str | None]]:
 def case_import_csv(*, data: bytes, source: str, progress: Callable[[int], None] | None = None) -> ImportReport:
     """Import a CSV file's bytes. Raises CaseImportFileError (writing nothing) when the file is unusable."""
     return case_import(rows=case_import_read_csv(data=data), source=source, progress=progress)
+
+
+# --- Retention --------------------------------------------------------------------------------
+def document_files_orphaned_delete(*, now: datetime | None = None) -> OrphanReport:
+    """Delete stored document files that no Document references (a deleted document, an upload whose row never
+    committed) once older than RETENTION_ORPHAN_FILE_DAYS. Idempotent; a second run at once is harmless."""
+    now = now or timezone.now()
+    file_field = Document._meta.get_field("file")
+
+    def referenced(names: list[str]) -> set[str]:
+        return set(Document.objects.filter(file__in=names).values_list("file", flat=True))
+
+    return orphan_files_delete(
+        storage=file_field.storage,
+        top=upload_root(file_field),
+        referenced=referenced,
+        older_than=now - timedelta(days=settings.RETENTION_ORPHAN_FILE_DAYS),
+    )

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -16,6 +16,7 @@ from claims.limits import RATE_LIMITED, claim_requests_wait
 from claims.models import Claim
 from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome, PaymentRequired
 from jsn.lib.api import ApiError
+from jsn.lib.schema import error_responses
 
 PG_BIGINT_MAX = 2**63 - 1
 
@@ -124,11 +125,6 @@ class CaseOutcomeSerializer(serializers.Serializer):
     mine = serializers.BooleanField(help_text="True when you own the case after this call.")
 
 
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-
-
 class ClaimOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     case_id = serializers.IntegerField()
@@ -151,10 +147,6 @@ class ClaimOutputSerializer(serializers.Serializer):
         return claim.case.street if masking.viewer_sees_sensitive(viewer, claim.case) else None
 
 
-def _error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer, description="`{code, detail}`") for code in codes}
-
-
 class CasesClaimApi(APIView):
     """Claim up to 250 cases at once; every case gets its own outcome (all-or-nothing per case).
 
@@ -170,7 +162,7 @@ class CasesClaimApi(APIView):
     @extend_schema(
         operation_id="cases_claim_bulk",
         request=CaseIdsInputSerializer,
-        responses={200: OutputSerializer, **_error_responses(400, 402, 403, 409, 423)},
+        responses={200: OutputSerializer, **error_responses(400, 402, 403, 409, 423, 429)},
     )
     def post(self, request: Request) -> Response:
         _throttle(request)
@@ -203,7 +195,7 @@ class CasesReleaseApi(APIView):
     @extend_schema(
         operation_id="cases_release_bulk",
         request=InputSerializer,
-        responses={200: OutputSerializer, **_error_responses(400, 423)},
+        responses={200: OutputSerializer, **error_responses(400, 423, 429)},
     )
     def post(self, request: Request) -> Response:
         _throttle(request)
@@ -223,7 +215,7 @@ class CaseClaimApi(APIView):
     @extend_schema(
         operation_id="case_claim",
         request=None,
-        responses={201: ClaimOutputSerializer, **_error_responses(402, 403, 404, 409, 423)},
+        responses={201: ClaimOutputSerializer, **error_responses(402, 403, 404, 409, 423, 429)},
     )
     def post(self, request: Request, case_id: int) -> Response:
         _throttle(request)
@@ -261,7 +253,7 @@ class CaseReleaseApi(APIView):
         request=inline_serializer(
             "CaseReleaseInput", {"reason": serializers.CharField(required=False, allow_blank=True, max_length=200)}
         ),
-        responses={200: OutputSerializer, **_error_responses(403, 404, 409, 423)},
+        responses={200: OutputSerializer, **error_responses(403, 404, 409, 423, 429)},
     )
     def post(self, request: Request, case_id: int) -> Response:
         _throttle(request)
@@ -284,6 +276,13 @@ class ClaimPagination(PageNumberPagination):
     max_page_size = 250
 
 
+class ClaimPageOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ClaimOutputSerializer(many=True)
+
+
 class ClaimListApi(APIView):
     """Your claims, newest first; `status` filters (active, released, expired, reassigned)."""
 
@@ -294,7 +293,8 @@ class ClaimListApi(APIView):
             OpenApiParameter("page", int, required=False),
             OpenApiParameter("page_size", int, required=False),
         ],
-        responses={200: ClaimOutputSerializer(many=True), **_error_responses(400)},
+        # 404: a page past the end (DRF's page-number pagination).
+        responses={200: ClaimPageOutputSerializer, **error_responses(400, 404)},
     )
     def get(self, request: Request) -> Response:
         status = request.query_params.get("status", "")

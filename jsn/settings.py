@@ -165,6 +165,24 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "check-plz-subscriptions": {"task": "leads.tasks.check_subscriptions_task", "schedule": crontab(hour=3, minute=30)},
     # Delivers outbox messages whose after-commit nudge was lost (broker down, worker killed): see outbox/services.py.
     "sweep-outbox": {"task": "outbox.tasks.sweep_outbox_task", "schedule": OUTBOX_SWEEP_SECONDS},
+    # Data retention (periods: RETENTION_* below). Each job is idempotent and set-based; two at once are harmless.
+    "delete-orphaned-document-files": {
+        "task": "cases.tasks.delete_orphaned_document_files_task",
+        "schedule": crontab(hour=2, minute=40),
+    },
+    "delete-orphaned-lead-pdfs": {
+        "task": "leads.tasks.delete_orphaned_lead_pdfs_task",
+        "schedule": crontab(hour=2, minute=50),
+    },
+    "drop-old-webhook-bodies": {
+        "task": "billing.tasks.drop_old_webhook_bodies_task",
+        "schedule": crontab(hour=3, minute=0),
+    },
+    "prune-failed-logins": {"task": "accounts.tasks.prune_failed_logins_task", "schedule": crontab(hour=3, minute=10)},
+    "clear-expired-sessions": {
+        "task": "accounts.tasks.clear_expired_sessions_task",
+        "schedule": crontab(hour=3, minute=20),
+    },
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -221,6 +239,23 @@ DIALFIRE_CAMPAIGN_ID = env.str("DIALFIRE_CAMPAIGN_ID", default="")
 TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11")
 # Per user and hour, counted separately for download links and downloads (in the shared cache).
 DOCUMENT_RATE_LIMIT_PER_HOUR = env.int("DOCUMENT_RATE_LIMIT_PER_HOUR", default=60)
+
+# --- Data retention (daily jobs in CELERY_BEAT_SCHEDULE) -------------------------------------
+# Stored files (documents, lead PDFs) that no row references are deleted once older than this. Never below one day:
+# an import writes its file before its row commits, and the age is what keeps that in-flight file safe.
+RETENTION_ORPHAN_FILE_DAYS = env.int("RETENTION_ORPHAN_FILE_DAYS", default=7)
+# Raw Stripe webhook bodies and headers (and dj-stripe's copy of each event's payload) are emptied after this;
+# the rows (id, type, status, times) stay for the audit. Stripe retries for 3 days, so a week is the useful minimum.
+RETENTION_WEBHOOK_BODY_DAYS = env.int("RETENTION_WEBHOOK_BODY_DAYS", default=30)
+# Failed-login records (django-axes) are deleted after this, but never while they still count towards a lockout.
+RETENTION_FAILED_LOGIN_DAYS = env.int("RETENTION_FAILED_LOGIN_DAYS", default=30)
+for _name, _minimum in (
+    ("RETENTION_ORPHAN_FILE_DAYS", 1),
+    ("RETENTION_WEBHOOK_BODY_DAYS", 7),
+    ("RETENTION_FAILED_LOGIN_DAYS", 1),
+):
+    if globals()[_name] < _minimum:
+        raise ImproperlyConfigured(f"{_name} must be {_minimum} or more (days).")
 
 # --- Stripe (dj-stripe) ----------------------------------------------------------------------
 # Without a secret key JSN runs with local billing only: nothing calls Stripe (see STRIPE_ENABLED).

@@ -21,6 +21,7 @@ def admin_login(request):
 
 
 admin.site.login = admin_login
+handler404 = "jsn.views.page_not_found"
 admin.site.site_header = "JSN back office"
 admin.site.site_title = "JSN admin"
 admin.site.index_title = "Operations"

@@ -13,6 +13,8 @@ from cases.models import Case
 from jsn.lib.unavailable import database_unavailable_response, is_database_unavailable, wants_json
 from jsn.tasks import HEARTBEAT_CACHE_KEY
 
+API_NOT_FOUND = "No such API endpoint."
+
 
 @login_not_required
 def landing(request: HttpRequest) -> HttpResponse:
@@ -65,3 +67,10 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if wants_json(request):
         return JsonResponse({"code": "server_error", "detail": "Something went wrong on our side."}, status=500)
     return defaults.server_error(request)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: API clients get the API's `{code, detail}` JSON (e.g. for /api/v3/cases/abc), people the page."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": API_NOT_FOUND}, status=404)
+    return defaults.page_not_found(request, exception)

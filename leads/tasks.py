@@ -1,11 +1,13 @@
 """Celery adapters for the lead jobs. Each is idempotent and safe when two Beats trigger it at once."""
 
 import logging
+from dataclasses import asdict
 
 from celery import shared_task
 
 from leads import services
 from leads.dialfire import dialfire_import
+from leads.services.retention import lead_pdfs_orphaned_delete
 
 logger = logging.getLogger(__name__)
 
@@ -38,3 +40,9 @@ def check_subscriptions_task() -> dict:
         "stripe_checked": stripe["checked"],
         "stripe_failed": stripe["failed"],
     }
+
+
+@shared_task
+def delete_orphaned_lead_pdfs_task() -> dict[str, int]:
+    """Daily: delete stored lead PDFs no Lead references, once older than RETENTION_ORPHAN_FILE_DAYS."""
+    return asdict(lead_pdfs_orphaned_delete())

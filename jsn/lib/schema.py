@@ -1,11 +1,34 @@
 """OpenAPI generation tweaks."""
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.serializers import BaseSerializer
 
 
+class ErrorSerializer(serializers.Serializer):
+    """Every error answer of the API (jsn.lib.api.exception_handler); some add fields, e.g. `errors`, `fix_url`."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+def error_responses(*codes: int, description: str = "`{code, detail}`") -> dict[int, OpenApiResponse]:
+    """`responses=` entries for error answers a view gives itself (e.g. 409 `already_claimed`, 429)."""
+    return {code: OpenApiResponse(ErrorSerializer, description=description) for code in codes}
+
+
+# Answers that come from the framework around every view, not from the view's own code.
+FRAMEWORK_ERRORS = {
+    400: "`invalid` / `parse_error`: the request body or a query parameter is malformed.",
+    403: "`not_authenticated`, `authentication_failed`, `permission_denied` or `terms_not_accepted`.",
+    404: "`not_found`: no such object (or not yours).",
+}
+
+
 class AutoSchema(SpectacularAutoSchema):
-    """Names components after their qualified class name.
+    """Names components after their qualified class name, and documents the framework's own error answers.
 
     The house style nests `InputSerializer`/`OutputSerializer` inside each API view, so plain class names
     collide ("Output" everywhere); `CasesClaimApi.OutputSerializer` becomes `CasesClaimApiOutput`.
@@ -16,3 +39,25 @@ class AutoSchema(SpectacularAutoSchema):
         if "." in qualname and "<locals>" not in qualname:
             return qualname.replace(".", "").removesuffix("Serializer")
         return super().get_serializer_name(serializer, direction)
+
+    def _framework_error_codes(self) -> list[int]:
+        """Error statuses any view of this shape can answer, whatever its own code does (proven by S8)."""
+        codes = []
+        has_query = any(p.get("in") == "query" for p in self._get_parameters())
+        if has_query or self._get_request_body():
+            codes.append(400)  # DRF's parsers and our validation: malformed JSON, wrong types, bad filters
+        if any(not isinstance(p, AllowAny) for p in self.view.get_permissions()):
+            codes.append(403)  # no or bad credentials (DRF answers 403, not 401, with session auth first), CSRF
+        if "{" in self.path:
+            codes.append(404)  # the object in the path does not exist, or is someone else's
+        return codes
+
+    def _get_response_bodies(self, direction: str = "response") -> dict:
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        for code in self._framework_error_codes():
+            if str(code) not in responses:
+                response = OpenApiResponse(ErrorSerializer, description=FRAMEWORK_ERRORS[code])
+                responses[str(code)] = self._get_response_for_code(response, str(code), direction=direction)
+        return dict(sorted(responses.items()))

@@ -1,3 +1,3 @@
 """Fixtures shared by the Stripe tests."""
 
-from tests.stripe.test_webhooks import endpoint  # noqa: F401  (the registered webhook endpoint fixture)
+from tests.stripe.test_webhooks import completed_setup, endpoint  # noqa: F401  (fixtures: the endpoint, a Checkout)
