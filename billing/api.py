@@ -1,6 +1,6 @@
 """Billing API: a subscriber's own invoices, summary and the active pricing; staff trigger for the daily job."""
 
-from datetime import date, timedelta
+from datetime import date
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from billing import pricing, selectors
 from billing.models import BillingRun, Invoice
-from billing.services import BillingError, billing_run, billing_today
+from billing.services import BillingError, DayNotReady, billing_run_day
 from jsn.lib.api import ApiError
 
 ERR_NOT_FOUND = "No such invoice."
@@ -210,15 +210,12 @@ class GenerateDailyApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         day: date | None = serializer.validated_data.get("date")
-        if day is not None and day >= billing_today():
-            raise ApiError(400, "day_not_ended", "Only days that have ended in the billing time zone can be billed.")
         try:
-            summary = billing_run(
-                up_to=day + timedelta(days=1) if day else None,
-                since=day,
-                dry_run=serializer.validated_data["dry_run"],
-                trigger=BillingRun.Trigger.API,
+            summary = billing_run_day(
+                day=day, dry_run=serializer.validated_data["dry_run"], trigger=BillingRun.Trigger.API
             )
+        except DayNotReady as exc:
+            raise ApiError(400, exc.code, str(exc)) from None
         except BillingError as exc:
             raise ApiError(409, "billing_error", str(exc)) from None
         data = {
