@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "claims",
     "billing",
     "leads",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
