@@ -62,5 +62,3 @@ class GenerateDailyForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="A day that has ended in the billing time zone; days already billed are left as they are.",
     )
-
-
