@@ -1,9 +1,31 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
-from accounts.models import User
+from accounts import services
+from accounts.models import User, UserEvent
 from claims.admin import release_all_claims
+
+ADMIN_CHANGE_REASON = "Changed in the user admin"
+
+
+class UserEventInline(admin.TabularInline):
+    """The audit trail of staff changes to this account (claim limit, billing), read-only."""
+
+    model = UserEvent
+    fk_name = "user"
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "actor", "action", "from_value", "to_value", "reason"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+
+    def has_add_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return False
 
 
 @admin.register(User)
@@ -28,8 +50,49 @@ class UserAdmin(DjangoUserAdmin):
     # themselves (or a friend) an admin.
     PRIVILEGE_FIELDS = ("role", "is_staff", "is_superuser", "groups", "user_permissions")
 
+    inlines = [UserEventInline]
+    # Changed through accounts.services (locked with the claim path, audited in UserEvent), not by the form's save.
+    AUDITED_FIELDS = ("claim_limit", "billing_active")
+
+    def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
+        audited = [f for f in self.AUDITED_FIELDS if change and f in form.changed_data]
+        wanted = {f: getattr(obj, f) for f in audited}
+        for f in audited:
+            setattr(obj, f, form.initial[f])  # the row keeps its value until the service changes it
+        super().save_model(request, obj, form, change)
+        # The admin wraps this in one transaction: the other fields and the audited changes commit together.
+        if "claim_limit" in wanted:
+            services.user_set_claim_limit(
+                actor=request.user, user=obj, claim_limit=wanted["claim_limit"], reason=ADMIN_CHANGE_REASON
+            )
+        if "billing_active" in wanted:
+            services.user_set_billing(
+                actor=request.user, user=obj, billing_active=wanted["billing_active"], reason=ADMIN_CHANGE_REASON
+            )
+
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             fields += [f for f in self.PRIVILEGE_FIELDS if f not in fields]
         return fields
+
+
+@admin.register(UserEvent)
+class UserEventAdmin(admin.ModelAdmin):
+    """The account audit trail: readable by staff with view permission, changeable by nobody."""
+
+    list_display = ["created_at", "user", "action", "from_value", "to_value", "actor", "reason"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["=user__id", "user__email", "actor__email", "reason"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user", "actor"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: UserEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: UserEvent | None = None) -> bool:
+        return False

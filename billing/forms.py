@@ -4,9 +4,6 @@ from django import forms
 
 from billing.models import Invoice
 
-# Parameters of the invoice list that are not filters (pagination, DRF's format switch).
-NON_FILTER_KEYS = frozenset({"page", "page_size", "format"})
-
 
 def parse_user_ref(value: str) -> int | str | None:
     """A user given as an id ("42") or an e-mail address (case-insensitive); None for anything else."""
