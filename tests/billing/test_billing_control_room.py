@@ -271,7 +271,7 @@ def test_export_neutralises_formulas_in_emails(boss):
 
 def _staff(client, *codenames: str):
     user = UserFactory(email="ops@example.com", role="staff")
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="billing", codename__in=codenames))
     client.force_login(user)
     return client
 
