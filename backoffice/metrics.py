@@ -519,3 +519,93 @@ def dialfire_health(*, now: datetime | None = None) -> ImportHealth:
         consecutive_failures=source.consecutive_failures,
         imported_total=source.imported_total,
     )
+
+
+# --- scheduled jobs ----------------------------------------------------------------------------------------------
+
+# A job is "late" when its last success is older than its schedule allows by more than this.
+JOB_LATE_TOLERANCE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    periodic_task_id: int
+    name: str
+    task: str
+    enabled: bool
+    schedule: str
+    in_code: bool  # defined in CELERY_BEAT_SCHEDULE (else added by staff in the admin)
+    run_now: bool  # on the run-now allow-list
+    last_sent_at: datetime | None  # when Beat last sent it (django-celery-beat's last_run_at)
+    last_status: str | None  # of the latest recorded run (JobRun.Status), None if never run
+    last_started_at: datetime | None
+    last_finished_at: datetime | None
+    last_error: str
+    last_success_at: datetime | None
+    state: str  # ok | running | failing | late | never | disabled
+
+
+def _job_state(task: object, now: datetime) -> str:
+    from backoffice.models import JobRun
+
+    if not task.enabled:
+        return "disabled"
+    if task.last_status == JobRun.Status.FAILURE:
+        return "failing"
+    if task.last_status in (JobRun.Status.QUEUED, JobRun.Status.RUNNING, JobRun.Status.RETRY):
+        return "running"
+    if task.last_success_at is None:
+        return "never"
+    try:
+        # Negative when the run after the last success is overdue; the schedule computes "now" itself.
+        overdue = -task.schedule.remaining_estimate(task.last_success_at)
+    except (AttributeError, TypeError, ValueError):
+        return "ok"  # a schedule kind without an estimate (solar, clocked one-off)
+    return "late" if overdue > JOB_LATE_TOLERANCE else "ok"
+
+
+def job_statuses(*, now: datetime | None = None) -> tuple[JobStatus, ...]:
+    """Every periodic task with its latest run and its latest success. One query: the runs come in as subqueries
+    over JobRun's (job, id) and (job, status, finished_at) indexes."""
+    from django.db.models import OuterRef, Subquery
+    from django_celery_beat.models import PeriodicTask
+
+    from backoffice.jobs import RUN_NOW_ALLOWED
+    from backoffice.models import JobRun
+
+    now = now or timezone.now()
+    latest = JobRun.objects.filter(job=OuterRef("name")).order_by("-id")
+    success = JobRun.objects.filter(job=OuterRef("name"), status=JobRun.Status.SUCCESS).order_by("-finished_at", "-id")
+    tasks = (
+        PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked")
+        .annotate(
+            last_status=Subquery(latest.values("status")[:1]),
+            last_started_at=Subquery(latest.values("started_at")[:1]),
+            last_finished_at=Subquery(latest.values("finished_at")[:1]),
+            last_error=Subquery(latest.values("error")[:1]),
+            last_success_at=Subquery(success.values("finished_at")[:1]),
+        )
+        .order_by("name")
+    )
+    rows = []
+    for task in tasks:
+        schedule = task.crontab.human_readable if task.crontab else str(task.interval or task.solar or task.clocked)
+        rows.append(
+            JobStatus(
+                periodic_task_id=task.pk,
+                name=task.name,
+                task=task.task,
+                enabled=task.enabled,
+                schedule=schedule,
+                in_code=task.name in settings.CELERY_BEAT_SCHEDULE,
+                run_now=task.name in RUN_NOW_ALLOWED,
+                last_sent_at=task.last_run_at,
+                last_status=task.last_status,
+                last_started_at=task.last_started_at,
+                last_finished_at=task.last_finished_at,
+                last_error=task.last_error or "",
+                last_success_at=task.last_success_at,
+                state=_job_state(task, now),
+            )
+        )
+    return tuple(rows)

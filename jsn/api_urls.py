@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("claims.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("leads.api_urls")),
+    path("", include("backoffice.api_urls")),
 ]

@@ -155,6 +155,12 @@ MATRIX: list[Row] = [
         post={"other": {403}, "anonymous": API_AUTH},
         methods=frozenset({"post"}),
     ),
+    # The back office's read-only staff API (backoffice/api_urls.py): subscribers 403, anonymous 401/403.
+    Row(
+        r"^api/v3/admin/(billing/summary|claims/stats|system/health)$",
+        expect({403}, {403}, API_AUTH, OK),
+        post={"other": {403}, "anonymous": API_AUTH},  # refused before the method is even looked at
+    ),
     # Stripe's webhook: signed by Stripe, not a session; an unknown endpoint id is 4xx for everyone.
     Row(r"^stripe/webhook/\{uuid\}/$", expect({400, 404, 405}, {400, 404, 405}, {400, 404, 405}, {400, 404, 405})),
     # allauth
