@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -34,7 +35,10 @@ NOTHING_SELECTED = "Select at least one invoice."
 
 class MonthForm(forms.Form):
     month = forms.DateField(
-        required=False, input_formats=["%Y-%m"], widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m")
+        required=False,
+        input_formats=["%Y-%m"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+        validators=[MinValueValidator(date(2000, 1, 1)), MaxValueValidator(date(2999, 12, 1))],
     )
 
 

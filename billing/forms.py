@@ -3,6 +3,7 @@
 from django import forms
 
 from billing.models import Invoice
+from jsn.lib.api import BIGINT_MAX
 
 
 def parse_user_ref(value: str) -> int | str | None:
@@ -10,7 +11,9 @@ def parse_user_ref(value: str) -> int | str | None:
     value = (value or "").strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
+        if int(value) > BIGINT_MAX:  # PostgreSQL would refuse the comparison: no such user either way
+            raise forms.ValidationError("No such user id.", code="invalid_user")
         return int(value)
     if "@" in value:
         return value.lower()

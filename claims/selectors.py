@@ -51,6 +51,6 @@ def claim_list_staff(
         qs = qs.filter(case_id=case_id)
     if date_from:
         qs = qs.filter(claimed_at__gte=_day_start(date_from))
-    if date_to:
+    if date_to and date_to < date.max:  # up to date.max is no bound at all (and date.max + 1 day overflows)
         qs = qs.filter(claimed_at__lt=_day_start(date_to + timedelta(days=1)))
     return qs.order_by("-claimed_at", "-id")

@@ -5,7 +5,14 @@ from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
 
+from jsn.lib.api import BIGINT_MAX
+
 MAX_PAGE = 1_000_000
+
+
+def plain_int(value: str) -> int | None:
+    """A non-negative whole number written in ASCII digits ("²" is a digit to str.isdigit, not to int())."""
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def require_perm(request: HttpRequest, permission: str) -> None:
@@ -16,12 +23,13 @@ def require_perm(request: HttpRequest, permission: str) -> None:
 
 def selected_ids(request: HttpRequest) -> list[int]:
     """The ids ticked in a list (the admin's own checkbox name, so the changelist actions read them too)."""
-    return sorted({int(v) for v in request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME) if v.isdigit()})
+    ids = (plain_int(v) for v in request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))
+    return sorted({i for i in ids if i is not None and 0 < i <= BIGINT_MAX})
 
 
 def page_number(params: QueryDict) -> int:
-    raw = params.get("page", "1")
-    return min(max(int(raw), 1), MAX_PAGE) if raw.isdigit() else 1
+    page = plain_int(params.get("page", "1"))
+    return min(max(page, 1), MAX_PAGE) if page is not None else 1
 
 
 def query_with(params: QueryDict, **changes: object) -> str:

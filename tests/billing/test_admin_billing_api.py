@@ -192,3 +192,8 @@ def test_subscribers_and_anonymous_are_refused(api_client, subscriber, book):
     assert api_client.get(LIST).status_code == 403
     assert api_client.post(mark_paid_url(book["open"].pk), {"reason": "x"}, format="json").status_code == 403
     assert Invoice.objects.get(pk=book["open"].pk).status == "open"
+
+
+@pytest.mark.parametrize("params", [{"user": "99999999999999999999"}, {"page": "²"}, {"date_to": "9999-12-31"}])
+def test_odd_query_values_are_answered_not_crashed(ops, book, params):
+    assert ops.get(LIST, params).status_code in (200, 400)

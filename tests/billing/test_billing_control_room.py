@@ -317,3 +317,29 @@ def test_the_room_runs_a_fixed_number_of_queries(boss, june, django_assert_num_q
         # 4 the invoice page with each invoice's user (select_related), 51 rows fetched, no COUNT.
         response = boss.get(ROOM)
     assert response.status_code == 200 and len(response.context["invoices"]) == 50
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": "²"},
+        {"page": "99999999999999999999999"},
+        {"user": "99999999999999999999"},
+        {"user": "١٢"},  # Arabic-Indic digits: not an id
+        {"month": "9999-12"},
+        {"month": "0001-01"},
+        {"date_from": "0001-01-01", "date_to": "9999-12-31"},
+    ],
+)
+def test_odd_query_values_never_break_the_room(boss, june, params):
+    response = boss.get(ROOM, params)
+    assert response.status_code == 200
+    assert boss.get(EXPORT, params).status_code in (200, 400)
+
+
+def test_odd_selected_ids_are_ignored(boss, june):
+    response = boss.post(
+        ROOM, {"op": "status", "to_status": "paid", "reason": "x", "_selected_action": ["²", "9" * 30, "-1"]}
+    )
+    assert response.status_code == 200 and "Select at least one invoice." in response.content.decode()
+    assert not InvoiceEvent.objects.exists()

@@ -148,3 +148,10 @@ def test_permissions(api_client, subscriber):
     api_client.force_authenticate(None)
     assert api_client.post(release_all_url(subscriber.pk)).status_code in (401, 403)
     assert Claim.objects.filter(status="active").count() == 1
+
+
+@pytest.mark.parametrize(
+    "params", [{"user": "99999999999999999999"}, {"case": "99999999999999999999"}, {"date_to": "9999-12-31"}]
+)
+def test_odd_query_values_are_answered_not_crashed(ops, book, params):
+    assert ops.get(LIST, params).status_code in (200, 400)

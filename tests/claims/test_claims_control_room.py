@@ -317,3 +317,25 @@ def test_the_room_runs_a_fixed_number_of_queries(boss, book, django_assert_num_q
         # 7 claim_stats (one grouped query).
         response = boss.get(ROOM)
     assert response.status_code == 200 and len(response.context["claims"]) == 50
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": "²"},
+        {"user": "99999999999999999999"},
+        {"case": "99999999999999999999"},
+        {"date_from": "0001-01-01", "date_to": "9999-12-31"},
+    ],
+)
+def test_odd_query_values_never_break_the_room(boss, book, params):
+    assert boss.get(ROOM, params).status_code == 200
+    assert boss.get(EXPORT, params).status_code in (200, 400)
+
+
+def test_odd_user_references_are_form_errors(boss, held):
+    for user in ("99999999999999999999", "²"):
+        response = boss.post(ROOM, {"op": "claim_limit", "user": user, "claim_limit": "5"})
+        assert response.status_code == 200 and "user" in response.context["claim_limit_form"].errors
+    reassign = boss.post(ROOM, {"op": "reassign", "_selected_action": ["²", "9" * 30]})
+    assert reassign.status_code == 200 and "Select at least one claim." in reassign.content.decode()
