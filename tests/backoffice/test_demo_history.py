@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 
+from accounts.models import User
 from backoffice import metrics
 from billing.models import Invoice
 from billing.services import billing_today
@@ -15,7 +16,7 @@ from tests.billing.helpers import assert_ledger_consistent
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_leaves_a_billed_history_and_nobody_holding_a_case(settings):
+def test_seed_demo_leaves_a_billed_history_and_nobody_holding_a_case(settings, client):
     settings.DEMO_MODE = True
     call_command("seed_demo")
 
@@ -40,6 +41,13 @@ def test_seed_demo_leaves_a_billed_history_and_nobody_holding_a_case(settings):
     failed = Invoice.objects.get(status=Invoice.Status.FAILED)
     assert failed.user.email == "agent.nord@example.com"
     assert failed.events.filter(to_status=Invoice.Status.FAILED).exists()  # through the audited status service
+
+    # The demo staff member sees the dashboard's history and may open (and run) the scheduled jobs.
+    client.force_login(User.objects.get(email="staff@jsn.local"))
+    home = client.get("/admin/").content.decode()
+    assert 'data-figure="invoices-failing">1<' in home
+    assert client.get("/admin/django_celery_beat/periodictask/").status_code == 200
+    assert client.get("/admin/backoffice/jobrun/").status_code == 200
 
     before = (Claim.objects.count(), Invoice.objects.count())
     call_command("seed_demo")

@@ -33,7 +33,7 @@ DEMO_USERS = (
 )
 STAFF_GROUP = "Staff"
 # The back office's models: the demo staff user may work with all of them in the admin.
-STAFF_APP_LABELS = ("accounts", "cases", "claims", "billing", "leads")
+STAFF_APP_LABELS = ("accounts", "cases", "claims", "billing", "leads", "backoffice", "django_celery_beat")
 DEMO_SOURCE = "demo"
 DEMO_FAILING_PAYER = "agent.nord@example.com"  # created by seed_leads_demo
 SEED = 2026
