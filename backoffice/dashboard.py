@@ -48,7 +48,7 @@ class Dashboard:
 
 
 def dashboard_build(*, now: datetime | None = None) -> Dashboard:
-    """Fourteen queries whatever the data size (see tests/backoffice/test_dashboard.py for the list)."""
+    """Thirteen queries whatever the data size (tests/backoffice/test_dashboard.py lists them)."""
     now = now or timezone.now()
     tz = billing_time_zone()
     today = now.astimezone(tz).date()
