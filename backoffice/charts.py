@@ -38,14 +38,14 @@ def money(cents: int, currency: str, *, compact: bool = False) -> str:
 
 
 def nice_ceiling(value: float) -> int:
-    """The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above value (at least 1): a round top for an axis."""
+    """The smallest whole number of the form 1, 2, 2.5, 5 × 10ⁿ at or above value (at least 1): a round axis step."""
     if value <= 1:
         return 1
     exponent = math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         candidate = step * 10**exponent
-        if candidate >= value:
-            return math.ceil(candidate)
+        if candidate >= value and candidate == int(candidate):  # counts and cents: whole steps only (not 2.5)
+            return int(candidate)
     return 10 ** (exponent + 1)  # pragma: no cover - the loop ends at 10 × 10ⁿ ≥ value
 
 

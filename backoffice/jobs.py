@@ -50,6 +50,7 @@ RUN_NOW_REFUSED: dict[str, str] = {
 
 ERR_NOT_ALLOWED = "“{job}” cannot be run from here. {why}"
 ERR_UNKNOWN_JOB = "There is no scheduled job named “{job}” in the code's schedule."
+ERR_UNKNOWN_TASK = "The task {task} is not registered with Celery."
 ERR_QUEUE_FAILED = "The job could not be queued (is the broker running?): {error}"
 
 
@@ -82,7 +83,10 @@ def job_run_now(*, job: str, actor: User) -> JobRun:
         raise JobError(ERR_UNKNOWN_JOB.format(job=job))
     from jsn.celery import app
 
-    task = app.tasks[entry["task"]]
+    app.loader.import_default_modules()  # the web process registers tasks lazily; the worker did at start
+    task = app.tasks.get(entry["task"])
+    if task is None:
+        raise JobError(ERR_UNKNOWN_TASK.format(task=entry["task"]))
     run = JobRun.objects.create(
         job=job,
         task=task.name,

@@ -139,6 +139,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = env.str("BILLING_TIME_ZONE", default="UTC")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# jsn is not an installed app, so autodiscovery never finds jsn/tasks.py: without this the worker rejected the
+# heartbeat as an unregistered task.
+CELERY_IMPORTS = ["jsn.tasks"]
 # The staff health API pings the workers over the broker and waits this long for answers (bounded, never hangs).
 CELERY_PING_TIMEOUT_SECONDS = env.float("CELERY_PING_TIMEOUT_SECONDS", default=1.0)
 # Beat sends the heartbeat every minute; older than this, Beat (or every worker) is reported down.
