@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from datetime import date
 
 from django import forms
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.contrib import admin, messages
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.template.response import TemplateResponse
 
