@@ -4,6 +4,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from jsn.lib.models import AppendOnlyModel
+
 
 def default_claim_limit() -> int:
     return settings.DEFAULT_CLAIM_LIMIT
@@ -80,3 +82,38 @@ class User(AbstractUser):
     def sees_everything(self) -> bool:
         """Staff see every case unmasked."""
         return self.is_active and self.is_staff
+
+
+IMMUTABLE_USER_EVENT = "User events are an immutable audit trail: they cannot be changed or deleted."
+
+
+class ImmutableUserEventError(Exception):
+    pass
+
+
+class UserEvent(AppendOnlyModel):
+    """Immutable audit row for staff changes to an account's claim limit or billing flag: who, what, when, why."""
+
+    class Action(models.TextChoices):
+        CLAIM_LIMIT_SET = "claim_limit_set", "Claim limit set"
+        BILLING_SET = "billing_set", "Billing switched"
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: the system."
+    )
+    action = models.CharField(max_length=24, choices=Action.choices)
+    from_value = models.CharField(max_length=32, blank=True)
+    to_value = models.CharField(max_length=32)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    APPEND_ONLY_MESSAGE = IMMUTABLE_USER_EVENT
+    append_only_error = ImmutableUserEventError
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "created_at"], name="userevent_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} for user #{self.user_id}: {self.from_value or '—'} → {self.to_value}"

@@ -1,4 +1,5 @@
-"""Account writes: terms acceptance, account closure, and the retention of login records and sessions."""
+"""Account writes: terms acceptance, export and closure, staff changes to limits and billing (audited), and
+the retention of login records and sessions."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,9 +11,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import User, UserEvent
 
 TERMS_NOT_ACCEPTED = "Please accept the current terms of service first."
+STAFF_ONLY = "Only staff can do this."
+CLAIM_LIMIT_RANGE = "The claim limit must be a whole number from 1 to {max}."
 
 
 class TermsNotAccepted(Exception):
@@ -105,3 +108,80 @@ def sessions_expired_clear() -> None:
     """Delete expired sessions, as `manage.py clearsessions` does: Django keeps their rows until someone clears them.
     Whatever SESSION_ENGINE is configured decides how (a no-op for engines that expire on their own)."""
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+
+
+# --- Staff changes to an account (each one audited in UserEvent) ---------------------------------------------
+
+
+class AccountError(Exception):
+    """A refused account change with a machine-readable code (the API's `code`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class UserChange:
+    user: User
+    previous: object
+    changed: bool  # False: the value was already that; no audit row is written for a non-change
+
+
+def _require_staff(actor: User) -> None:
+    if not (actor.is_active and actor.is_staff):
+        raise AccountError("forbidden", STAFF_ONLY)
+
+
+def _lock(user: User) -> User:
+    # The claim path locks the same row first (claims.services._lock_user), so a limit change and a claim by this
+    # user are serialised: a claim never checks against a limit that is being changed under it.
+    return User.objects.select_for_update().only("id", "claim_limit", "billing_active").get(pk=user.pk)
+
+
+def user_set_claim_limit(*, actor: User, user: User, claim_limit: int, reason: str = "") -> UserChange:
+    """Set how many cases the user may hold at once (1–MAX_CLAIM_LIMIT). Held claims stay; only new ones count."""
+    _require_staff(actor)
+    if (
+        isinstance(claim_limit, bool)
+        or not isinstance(claim_limit, int)
+        or not 1 <= claim_limit <= settings.MAX_CLAIM_LIMIT
+    ):
+        raise AccountError("invalid", CLAIM_LIMIT_RANGE.format(max=settings.MAX_CLAIM_LIMIT))
+    with transaction.atomic():
+        locked = _lock(user)
+        previous = locked.claim_limit
+        if previous != claim_limit:
+            User.objects.filter(pk=user.pk).update(claim_limit=claim_limit)
+            UserEvent.objects.create(
+                user_id=user.pk,
+                actor=actor,
+                action=UserEvent.Action.CLAIM_LIMIT_SET,
+                from_value=str(previous),
+                to_value=str(claim_limit),
+                reason=reason.strip()[:200],
+            )
+    user.claim_limit = claim_limit
+    return UserChange(user=user, previous=previous, changed=previous != claim_limit)
+
+
+def user_set_billing(*, actor: User, user: User, billing_active: bool | None = None, reason: str = "") -> UserChange:
+    """Switch the user's billing on or off (None: flip it). Days with billing off are never billed later."""
+    _require_staff(actor)
+    with transaction.atomic():
+        locked = _lock(user)
+        previous = locked.billing_active
+        new = (not previous) if billing_active is None else billing_active
+        if previous != new:
+            User.objects.filter(pk=user.pk).update(billing_active=new)
+            UserEvent.objects.create(
+                user_id=user.pk,
+                actor=actor,
+                action=UserEvent.Action.BILLING_SET,
+                from_value="on" if previous else "off",
+                to_value="on" if new else "off",
+                reason=reason.strip()[:200],
+            )
+    user.billing_active = new
+    return UserChange(user=user, previous=previous, changed=previous != new)

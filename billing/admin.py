@@ -1,5 +1,4 @@
-import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,21 +17,7 @@ from billing.models import (
     StripeDrift,
 )
 from billing.pdf import money
-
-# A cell starting with one of these is a formula to Excel/LibreOffice/Sheets ("CSV injection").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def csv_safe(value: object) -> object:
-    """Text that a spreadsheet would run as a formula is prefixed with a quote; numbers pass unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+from jsn.lib.csv import EXPORT_CHUNK_SIZE, csv_response
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -80,26 +65,37 @@ class StatusReasonForm(forms.Form):
     )
 
 
+def invoices_set_status(
+    request: HttpRequest, *, invoice_ids: Iterable[int], to_status: str, label: str, reason: str
+) -> None:
+    """Move each invoice through services.invoice_set_status (locked, audited with the actor and the reason) and
+    tell the operator what was done and what was refused. Shared by the changelist actions and the control room."""
+    done, refused = 0, []
+    for invoice_id in invoice_ids:
+        try:
+            services.invoice_set_status(invoice_id=invoice_id, to_status=to_status, actor=request.user, reason=reason)
+            done += 1
+        except Invoice.DoesNotExist:
+            refused.append(f"#{invoice_id}: no such invoice")
+        except services.BillingError as exc:
+            refused.append(f"#{invoice_id}: {exc}")
+    if done:
+        messages.success(request, f"{label}: {done} invoice(s).")
+    if refused:
+        messages.error(request, "Refused — " + "; ".join(refused[:20]))
+
+
 def _status_action(to_status: str, label: str):
     def action(modeladmin: "InvoiceAdmin", request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
         form = StatusReasonForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
-            done, refused = 0, []
-            for invoice_id in queryset.values_list("pk", flat=True):
-                try:
-                    services.invoice_set_status(
-                        invoice_id=invoice_id,
-                        to_status=to_status,
-                        actor=request.user,
-                        reason=form.cleaned_data["reason"],
-                    )
-                    done += 1
-                except services.BillingError as exc:
-                    refused.append(f"#{invoice_id}: {exc}")
-            if done:
-                modeladmin.message_user(request, f"{label}: {done} invoice(s).", messages.SUCCESS)
-            if refused:
-                modeladmin.message_user(request, "Refused — " + "; ".join(refused[:20]), messages.ERROR)
+            invoices_set_status(
+                request,
+                invoice_ids=queryset.values_list("pk", flat=True),
+                to_status=to_status,
+                label=label,
+                reason=form.cleaned_data["reason"],
+            )
             return None
         return TemplateResponse(
             request,
@@ -171,57 +167,49 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export lines as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> StreamingHttpResponse:
-        writer = csv.writer(_Echo())
-        header = [
-            "invoice_number",
-            "user_email",
-            "invoice_date",
-            "status",
-            "currency",
-            "invoice_total_cents",
-            "service_date",
-            "case_number",
-            "description",
-            "quantity",
-            "unit_amount_cents",
-            "amount_cents",
-            "score",
-        ]
+        lines = (
+            InvoiceLine.objects.filter(invoice__in=queryset)
+            .select_related("invoice__user")
+            .order_by("invoice__invoice_date", "invoice_id", "id")
+        )
 
-        def rows() -> Iterator[str]:
-            yield writer.writerow(header)
-            lines = (
-                InvoiceLine.objects.filter(invoice__in=queryset)
-                .select_related("invoice__user")
-                .order_by("invoice__invoice_date", "invoice_id", "id")
-            )
-            for line in lines.iterator(chunk_size=2000):
+        def rows() -> Iterator[tuple]:
+            for line in lines.iterator(chunk_size=EXPORT_CHUNK_SIZE):
                 inv = line.invoice
-                yield writer.writerow(
-                    [
-                        csv_safe(v)
-                        for v in (
-                            inv.number,
-                            inv.user.email,
-                            inv.invoice_date.isoformat(),
-                            inv.status,
-                            inv.currency,
-                            inv.total_cents,
-                            line.service_date.isoformat(),
-                            line.case_number,
-                            line.description,
-                            line.quantity,
-                            line.unit_amount_cents,
-                            line.amount_cents,
-                            line.score,
-                        )
-                    ]
+                yield (
+                    inv.number,
+                    inv.user.email,
+                    inv.invoice_date.isoformat(),
+                    inv.status,
+                    inv.currency,
+                    inv.total_cents,
+                    line.service_date.isoformat(),
+                    line.case_number,
+                    line.description,
+                    line.quantity,
+                    line.unit_amount_cents,
+                    line.amount_cents,
+                    line.score,
                 )
 
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="invoice-lines.csv"'
-        response["Cache-Control"] = "no-store"
-        return response
+        return csv_response(filename="invoice-lines.csv", header=INVOICE_LINE_CSV_HEADER, rows=rows())
+
+
+INVOICE_LINE_CSV_HEADER = [
+    "invoice_number",
+    "user_email",
+    "invoice_date",
+    "status",
+    "currency",
+    "invoice_total_cents",
+    "service_date",
+    "case_number",
+    "description",
+    "quantity",
+    "unit_amount_cents",
+    "amount_cents",
+    "score",
+]
 
 
 class PricingConfigForm(forms.ModelForm):

@@ -1,8 +1,8 @@
 """Billing API: a subscriber's own invoices, summary and the active pricing; staff trigger for the daily job."""
 
-from datetime import date, timedelta
+from datetime import date
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAdminUser
@@ -10,13 +10,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import pricing, selectors
+from accounts.api import UserRefOutputSerializer
+from billing import pricing, selectors, services
+from billing.forms import InvoiceFilterForm
 from billing.models import BillingRun, Invoice
-from billing.services import BillingError, billing_run, billing_today
-from jsn.lib.api import ApiError
+from billing.services import BillingError, DayNotReady, billing_run_day
+from jsn.lib.api import (
+    BIGINT_MAX,
+    ApiError,
+    HasModelPermissions,
+    filter_parameters,
+    parse_filters,
+)
+from jsn.lib.pagination import PageWithoutCount
 from jsn.lib.schema import error_responses
 
 ERR_NOT_FOUND = "No such invoice."
+ERR_REASON = 'Send {"reason": "…"}: why the invoice is paid, at most 500 characters. It goes into the audit trail.'
 
 
 class InvoicePagination(PageNumberPagination):
@@ -212,15 +222,12 @@ class GenerateDailyApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         day: date | None = serializer.validated_data.get("date")
-        if day is not None and day >= billing_today():
-            raise ApiError(400, "day_not_ended", "Only days that have ended in the billing time zone can be billed.")
         try:
-            summary = billing_run(
-                up_to=day + timedelta(days=1) if day else None,
-                since=day,
-                dry_run=serializer.validated_data["dry_run"],
-                trigger=BillingRun.Trigger.API,
+            summary = billing_run_day(
+                day=day, dry_run=serializer.validated_data["dry_run"], trigger=BillingRun.Trigger.API
             )
+        except DayNotReady as exc:
+            raise ApiError(400, exc.code, str(exc)) from None
         except BillingError as exc:
             raise ApiError(409, "billing_error", str(exc)) from None
         data = {
@@ -235,3 +242,88 @@ class GenerateDailyApi(APIView):
             "failures": len(summary.failures),
         }
         return Response(self.OutputSerializer(data).data)
+
+
+# --- Staff: the invoice book ---------------------------------------------------------------------------------
+
+
+class AdminInvoiceListApi(APIView):
+    """Staff: every user's invoices, newest first, filtered; pages without a total count (follow `next`)."""
+
+    permission_classes = [IsAdminUser, HasModelPermissions]
+    required_permissions = ("billing.view_invoice",)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        number = serializers.CharField()
+        user = UserRefOutputSerializer()
+        invoice_date = serializers.DateField()
+        status = serializers.ChoiceField(choices=Invoice.Status.choices)
+        currency = serializers.CharField()
+        subtotal_cents = serializers.IntegerField()
+        tax_cents = serializers.IntegerField()
+        total_cents = serializers.IntegerField()
+        due_date = serializers.DateField()
+        paid_at = serializers.DateTimeField(allow_null=True)
+        stripe_invoice_id = serializers.CharField(allow_null=True)
+        stripe_sync_error = serializers.CharField()
+
+    PageOutputSerializer = inline_serializer(
+        "AdminInvoicePage",
+        {
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": OutputSerializer(many=True),
+        },
+    )
+
+    @extend_schema(
+        operation_id="admin_billing_invoices_list",
+        parameters=filter_parameters(InvoiceFilterForm),
+        responses={200: PageOutputSerializer, **error_responses(400, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        form = parse_filters(InvoiceFilterForm, request.query_params)
+        paginator = PageWithoutCount(default_size=50, max_size=100)
+        page = paginator.paginate(selectors.invoice_list_staff(**form.filters()), request)
+        return paginator.response(self.OutputSerializer(page, many=True).data)
+
+
+class AdminInvoiceMarkPaidApi(APIView):
+    """Staff: mark an invoice paid (e.g. a bank transfer), audited with you and the reason.
+
+    409 `already_paid`, or `invalid_transition` when the status cannot move to paid (void is final; a draft must
+    be finalized first). Paid never moves back, whatever Stripe sends later."""
+
+    permission_classes = [IsAdminUser, HasModelPermissions]
+    required_permissions = ("billing.change_invoice",)
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=500, help_text="Recorded in the invoice's audit trail.")
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        number = serializers.CharField()
+        status = serializers.CharField()
+        paid_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(
+        operation_id="admin_billing_invoice_mark_paid",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, invoice_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data if isinstance(request.data, dict) else {})
+        if not serializer.is_valid() or not serializer.validated_data["reason"].strip():
+            raise ApiError(400, "invalid_reason", ERR_REASON)
+        if invoice_id > BIGINT_MAX:
+            raise ApiError(404, "not_found", ERR_NOT_FOUND)
+        try:
+            invoice = services.invoice_mark_paid(
+                invoice_id=invoice_id, actor=request.user, reason=serializer.validated_data["reason"]
+            )
+        except Invoice.DoesNotExist:
+            raise ApiError(404, "not_found", ERR_NOT_FOUND) from None
+        except services.InvoiceTransitionRefused as exc:
+            raise ApiError(409, exc.code, str(exc), status=exc.status) from None
+        return Response(self.OutputSerializer(invoice).data)

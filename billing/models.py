@@ -210,6 +210,7 @@ class BillingRun(models.Model):
         BEAT = "beat", "Scheduled"
         COMMAND = "command", "Command"
         API = "api", "Staff API"
+        ADMIN = "admin", "Back office"
         SERVICE = "service", "Service"
 
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.SERVICE)

@@ -51,6 +51,32 @@ def invoice_list_for(*, user: User) -> QuerySet[Invoice]:
     return Invoice.objects.filter(user=user).annotate(line_count=Count("lines")).order_by("-invoice_date", "-id")
 
 
+def invoice_list_staff(
+    *,
+    status: str = "",
+    user_id: int | None = None,
+    email: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    currency: str = "",
+) -> QuerySet[Invoice]:
+    """Every user's invoices for the back office, filtered, newest first, each with its user (one query)."""
+    qs = Invoice.objects.select_related("user")
+    if status:
+        qs = qs.filter(status=status)
+    if user_id is not None:
+        qs = qs.filter(user_id=user_id)
+    if email:
+        qs = qs.filter(user__email=email.lower())  # e-mails are stored lower-case (User.save)
+    if date_from:
+        qs = qs.filter(invoice_date__gte=date_from)
+    if date_to:
+        qs = qs.filter(invoice_date__lte=date_to)
+    if currency:
+        qs = qs.filter(currency=currency.lower())
+    return qs.order_by("-invoice_date", "-id")
+
+
 def invoice_detail_for(*, user: User, invoice_id: int) -> Invoice:
     """One of the user's own invoices with its lines; Invoice.DoesNotExist for anyone else's (a 404, not a 403).
 

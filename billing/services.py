@@ -63,7 +63,20 @@ ERR_CURRENCY_SWITCH = (
 
 
 class BillingError(Exception):
-    pass
+    code = "billing_error"
+
+
+class DayNotReady(BillingError):
+    code = "day_not_ended"
+
+
+class InvoiceTransitionRefused(BillingError):
+    """The invoice's status cannot move there (final, or backwards). `status` is the invoice's current one."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = "already_paid" if status == Invoice.Status.PAID else "invalid_transition"
 
 
 def _crash_point(name: str) -> None:
@@ -412,6 +425,17 @@ def billing_run(
     return summary
 
 
+def billing_run_day(*, day: date | None, dry_run: bool = False, trigger: str) -> BillingSummary:
+    """Staff trigger (admin API, back office): bill one ended day now, or with day None every unbilled day.
+
+    A day that has not ended (with the grace period after it) is refused with DayNotReady rather than run empty:
+    the operator asked for that day and must learn it was not billed.
+    """
+    if day is not None and day > ledger.last_ready_day(timezone.now(), tz=billing_time_zone(), grace=_grace()):
+        raise DayNotReady(ERR_NOT_READY.format(day=day))
+    return billing_run(up_to=day + ledger.ONE_DAY if day else None, since=day, dry_run=dry_run, trigger=trigger)
+
+
 def _on_commit_stripe_sync() -> None:
     from billing import stripe_gateway
 
@@ -460,7 +484,9 @@ def invoice_set_status(*, invoice_id: int, to_status: str, actor: User | None, r
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
         if to_status not in _TRANSITIONS.get(invoice.status, set()):
-            raise BillingError(ERR_BAD_TRANSITION.format(from_status=invoice.status, to_status=to_status))
+            raise InvoiceTransitionRefused(
+                ERR_BAD_TRANSITION.format(from_status=invoice.status, to_status=to_status), status=invoice.status
+            )
         paid_at = timezone.now() if to_status == Invoice.Status.PAID else invoice.paid_at
         Invoice.objects.filter(pk=invoice.pk, status=invoice.status).update(status=to_status, paid_at=paid_at)
         InvoiceEvent.objects.create(

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from accounts.models import User
 from claims import services
@@ -71,45 +72,75 @@ class ClaimAdmin(admin.ModelAdmin):
 
     @admin.action(description="Release selected claims", permissions=["change"])
     def release_claims(self, request: HttpRequest, queryset: QuerySet[Claim]) -> None:
-        case_ids = list(queryset.filter(status=Claim.Status.ACTIVE).values_list("case_id", flat=True))
-        try:
-            result = services.claim_release(actor=request.user, case_ids=case_ids, reason=ADMIN_RELEASE_REASON)
-        except services.ClaimBusyError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return
-        released = result.count(services.Outcome.RELEASED)
-        self.message_user(request, f"Released {released} claim{'s' if released != 1 else ''}.", messages.SUCCESS)
+        release_selected(request, claims=queryset, reason=ADMIN_RELEASE_REASON)
 
     @admin.action(description="Reassign to…", permissions=["change"])
     def reassign_claims(self, request: HttpRequest, queryset: QuerySet[Claim]) -> HttpResponse | None:
-        claims = list(queryset.filter(status=Claim.Status.ACTIVE).select_related("user", "case"))
-        if not claims:
-            self.message_user(request, "Select at least one active claim.", messages.WARNING)
-            return None
-        form = ReassignForm(request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            to_user, reason = form.cleaned_data["to_user"], form.cleaned_data["reason"]
-            moved, refused = 0, []
-            for claim in claims:
-                try:
-                    services.claim_reassign(actor=request.user, claim=claim, to_user=to_user, reason=reason)
-                    moved += 1
-                except services.ClaimError as exc:
-                    refused.append(f"claim #{claim.pk}: {exc.message}")
-            if moved:
-                self.message_user(request, f"Reassigned {moved} claim(s) to {to_user.email}.", messages.SUCCESS)
-            if refused:
-                self.message_user(request, "Not reassigned — " + "; ".join(refused), messages.ERROR)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Reassign claims",
-            "opts": self.model._meta,
-            "claims": claims,
-            "form": form,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/claims/claim/reassign.html", context)
+        return reassign_step(
+            request,
+            claims=queryset,
+            each_context=self.admin_site.each_context(request),
+            hidden={"action": "reassign_claims"},
+            cancel_url=reverse("admin:claims_claim_changelist"),
+        )
+
+
+# --- Shared by the changelist actions and the claims control room (/admin/claims/) ----------------------------
+
+
+def release_selected(request: HttpRequest, *, claims: QuerySet[Claim], reason: str) -> None:
+    """Release the active claims among `claims` through claims.services (locked, audited), and say how many."""
+    case_ids = list(claims.filter(status=Claim.Status.ACTIVE).values_list("case_id", flat=True))
+    try:
+        result = services.claim_release(actor=request.user, case_ids=case_ids, reason=reason)
+    except services.ClaimBusyError as exc:
+        messages.error(request, exc.message)
+        return
+    released = result.count(services.Outcome.RELEASED)
+    messages.success(request, f"Released {released} claim{'s' if released != 1 else ''}.")
+
+
+def reassign_step(
+    request: HttpRequest,
+    *,
+    claims: QuerySet[Claim],
+    each_context: dict,
+    hidden: dict[str, str],
+    cancel_url: str,
+) -> HttpResponse | None:
+    """The reassign intermediate page (ReassignForm) and, once applied, the reassignment through
+    services.claim_reassign, one claim at a time. None when done (the outcome is in messages). `hidden` are the
+    fields that bring the form back to the caller (the changelist action, or the control room's operation)."""
+    active = list(claims.filter(status=Claim.Status.ACTIVE).select_related("user", "case"))
+    if not active:
+        messages.warning(request, "Select at least one active claim.")
+        return None
+    form = ReassignForm(request.POST if "apply" in request.POST else None)
+    if form.is_valid():
+        to_user, reason = form.cleaned_data["to_user"], form.cleaned_data["reason"]
+        moved, refused = 0, []
+        for claim in active:
+            try:
+                services.claim_reassign(actor=request.user, claim=claim, to_user=to_user, reason=reason)
+                moved += 1
+            except services.ClaimError as exc:
+                refused.append(f"claim #{claim.pk}: {exc.message}")
+        if moved:
+            messages.success(request, f"Reassigned {moved} claim(s) to {to_user.email}.")
+        if refused:
+            messages.error(request, "Not reassigned — " + "; ".join(refused))
+        return None
+    context = {
+        **each_context,
+        "title": "Reassign claims",
+        "opts": Claim._meta,
+        "claims": active,
+        "form": form,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "hidden": sorted(hidden.items()),
+        "cancel_url": cancel_url,
+    }
+    return TemplateResponse(request, "admin/claims/claim/reassign.html", context)
 
 
 @admin.register(ClaimEvent)

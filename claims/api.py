@@ -6,19 +6,29 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api import UserRefOutputSerializer, user_or_404
 from cases import masking
 from claims import selectors, services
+from claims.forms import ClaimFilterForm
 from claims.limits import RATE_LIMITED, claim_requests_wait
 from claims.models import Claim
 from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome, PaymentRequired
-from jsn.lib.api import ApiError
+from jsn.lib.api import (
+    BIGINT_MAX,
+    ApiError,
+    HasModelPermissions,
+    filter_parameters,
+    parse_filters,
+)
+from jsn.lib.pagination import PageWithoutCount
 from jsn.lib.schema import error_responses
 
-PG_BIGINT_MAX = 2**63 - 1
+PG_BIGINT_MAX = BIGINT_MAX
 
 # Which HTTP status a single-case outcome answers with (bulk calls answer 200 with every outcome).
 OUTCOME_STATUS = {
@@ -321,4 +331,84 @@ class ClaimCountApi(APIView):
         active = selectors.active_claim_count(user=request.user)
         limit = request.user.claim_limit
         data = {"active": active, "claim_limit": limit, "remaining": max(limit - active, 0)}
+        return Response(self.OutputSerializer(data).data)
+
+
+# --- Staff ---------------------------------------------------------------------------------------------------
+
+
+class AdminClaimListApi(APIView):
+    """Staff: every user's claims, newest first, filtered; pages without a total count (follow `next`)."""
+
+    permission_classes = [IsAdminUser, HasModelPermissions]
+    required_permissions = ("claims.view_claim",)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        case_id = serializers.IntegerField()
+        county = serializers.CharField(source="case.county")
+        state = serializers.CharField(source="case.state")
+        user = UserRefOutputSerializer()
+        status = serializers.ChoiceField(choices=Claim.Status.choices)
+        claimed_at = serializers.DateTimeField()
+        expires_at = serializers.DateTimeField(allow_null=True)
+        released_at = serializers.DateTimeField(allow_null=True)
+        release_reason = serializers.CharField()
+        score_at_claim = serializers.IntegerField()
+        daily_price_cents = serializers.IntegerField()
+        currency = serializers.CharField()
+        pricing_version = serializers.IntegerField(allow_null=True)
+
+    PageOutputSerializer = inline_serializer(
+        "AdminClaimPage",
+        {
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": OutputSerializer(many=True),
+        },
+    )
+
+    @extend_schema(
+        operation_id="admin_claims_list",
+        parameters=filter_parameters(ClaimFilterForm),
+        responses={200: PageOutputSerializer, **error_responses(400, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        form = parse_filters(ClaimFilterForm, request.query_params)
+        paginator = PageWithoutCount(default_size=50, max_size=100)
+        page = paginator.paginate(selectors.claim_list_staff(**form.filters()), request)
+        return paginator.response(self.OutputSerializer(page, many=True).data)
+
+
+class UserReleaseAllClaimsApi(APIView):
+    """Staff: release every active claim of one user, each audited with you and the reason."""
+
+    permission_classes = [IsAdminUser, HasModelPermissions]
+    required_permissions = ("claims.change_claim",)
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(
+            required=False, allow_blank=True, max_length=200, help_text="Recorded in the audit trail."
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        user_id = serializers.IntegerField()
+        released = serializers.IntegerField(help_text="How many claims this call ended.")
+        active_claims = serializers.IntegerField(help_text="Active claims the user holds now (0).")
+
+    @extend_schema(
+        operation_id="admin_user_release_all_claims",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 403, 404, 423)},
+    )
+    def post(self, request: Request, user_id: int) -> Response:
+        reason = parse_reason(request.data)
+        user = user_or_404(user_id)
+        try:
+            released = services.claims_release_all_for_user(
+                actor=request.user, user=user, reason=reason or f"All claims released by staff ({request.user.email})"
+            )
+        except ClaimBusyError:
+            raise _busy() from None
+        data = {"user_id": user.pk, "released": released, "active_claims": selectors.active_claim_count(user=user)}
         return Response(self.OutputSerializer(data).data)

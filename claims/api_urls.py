@@ -11,4 +11,10 @@ urlpatterns = [
     path("cases/<int:case_id>/release", api.CaseReleaseApi.as_view(), name="api-case-release"),
     path("claims", api.ClaimListApi.as_view(), name="api-claim-list"),
     path("claims/count", api.ClaimCountApi.as_view(), name="api-claim-count"),
+    path("admin/claims", api.AdminClaimListApi.as_view(), name="api-admin-claims"),
+    path(
+        "admin/users/<int:user_id>/release-all-claims",
+        api.UserReleaseAllClaimsApi.as_view(),
+        name="api-admin-user-release-all-claims",
+    ),
 ]

@@ -25,7 +25,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "backoffice.apps.JsnAdminConfig",  # django.contrib.admin with the operations dashboard as its home page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "billing",
     "leads",
     "outbox",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -151,6 +152,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = env.str("BILLING_TIME_ZONE", default="UTC")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=60.0)
+# jsn is not an installed app, so autodiscovery never finds jsn/tasks.py: without this the worker rejected the
+# heartbeat as an unregistered task.
+CELERY_IMPORTS = ["jsn.tasks"]
+# The staff health API pings the workers over the broker and waits this long for answers (bounded, never hangs).
+CELERY_PING_TIMEOUT_SECONDS = env.float("CELERY_PING_TIMEOUT_SECONDS", default=1.0)
+# Beat sends the heartbeat every minute; older than this, Beat (or every worker) is reported down.
+HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=180)
+# How long each scheduled job's runs are kept (backoffice.JobRun); the last success of each job is always kept.
+JOB_RUN_KEEP_DAYS = env.int("JOB_RUN_KEEP_DAYS", default=14)
 # Schedules live in code; the database scheduler copies them into django-celery-beat's tables at start.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "heartbeat": {"task": "jsn.tasks.heartbeat_task", "schedule": crontab(minute="*")},
@@ -306,6 +316,8 @@ SPECTACULAR_SETTINGS = {
         "PlzSubscriptionStatusEnum": "leads.models.PlzSubscription.Status",
         "LeadStatusEnum": "leads.models.Lead.Status",
         "DeliveryStatusEnum": "leads.models.Delivery.Status",
+        "HealthCheckStatusEnum": "jsn.lib.health.CHECK_STATUSES",
+        "SystemHealthStatusEnum": "backoffice.health.OVERALL_STATUSES",
     },
 }
 

@@ -2,7 +2,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-HEARTBEAT_CACHE_KEY = "jsn:beat:last-heartbeat"
+from jsn.lib.health import HEARTBEAT_CACHE_KEY
 
 
 @shared_task

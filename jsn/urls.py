@@ -39,6 +39,9 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("leads/", include("leads.urls")),
     path("accounts/", include("allauth.urls")),
+    # Control rooms that replace the admin's app index pages for billing and claims: before admin.site.urls.
+    path("admin/billing/", include("billing.admin_urls")),
+    path("admin/claims/", include("claims.admin_urls")),
     path("admin/", admin.site.urls),
     # dj-stripe's webhook endpoint: stripe/webhook/<uuid>/ (create it with `manage.py stripe_webhook_endpoint_create`).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),

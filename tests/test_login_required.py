@@ -20,7 +20,10 @@ DECISIONS: list[tuple[str, str]] = [
     (r"^accounts/3rdparty/", "login"),
     (r"^accounts/(password/change|password/set|email)/$", "login"),
     (r"^accounts/", "public"),  # any other allauth flow page: allauth decides per view (checked below)
+    (r"^admin/(billing|claims)/(export/)?$", "login"),  # the control rooms (staff only, checked in the S1 matrix)
     (r"^admin/", "login"),
+    (r"^api/v3/admin/(billing/invoices|claims$|users/)", "login"),  # the admin API's writes and lists (S1 matrix)
+    (r"^api/v3/admin/(billing/summary|claims/stats|system/health)$", "login"),  # and staff only (S1 matrix)
     (r"^api/v3/", "login"),
     (r"^(dashboard|cases|claims|billing|leads|me)/", "login"),
     (r"^stripe/", "public"),  # Stripe's webhook: authenticated by its signature, not a session

@@ -2,7 +2,9 @@
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -12,6 +14,9 @@ from jsn.lib.unavailable import (
     is_database_unavailable,
     unavailable_headers,
 )
+
+# The largest id PostgreSQL's bigint holds: a larger one in a URL is "not found", not a database error (500).
+BIGINT_MAX = 2**63 - 1
 
 
 class ApiError(exceptions.APIException):
@@ -48,8 +53,59 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+class HasModelPermissions(BasePermission):
+    """Staff APIs: besides IsAdminUser, the Django permissions the view lists in `required_permissions` — the same
+    ones the admin asks for the same operation, so the API is never a way around them."""
+
+    message = "You do not have permission to do this."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return bool(request.user and request.user.has_perms(getattr(view, "required_permissions", ())))
+
+
+# Query parameters of a filtered staff list that are not filters (pagination, DRF's format switch).
+NON_FILTER_KEYS = frozenset({"page", "page_size", "format"})
+
+
+def filter_parameters(form_class: type, *, max_page_size: int = 100, default_page_size: int = 50) -> list:
+    """OpenAPI parameters of a list filtered by a Django form (shared with the HTML page) and paged without count."""
+    return [
+        OpenApiParameter("page", int, required=False, description="Page number, from 1."),
+        OpenApiParameter(
+            "page_size",
+            int,
+            required=False,
+            description=f"Rows per page, 1–{max_page_size} (default {default_page_size}).",
+        ),
+    ] + [
+        OpenApiParameter(name, str, required=False, description=str(field.help_text or field.label or name))
+        for name, field in form_class.base_fields.items()
+    ]
+
+
+def parse_filters(form_class: type, params: Any) -> Any:
+    """A filter form over the query string. Unknown parameters and invalid values are 400s, never ignored: a typo
+    in a filter must not answer with the whole table."""
+    unknown = sorted(k for k in params if k not in form_class.base_fields and k not in NON_FILTER_KEYS)
+    if unknown:
+        raise ApiError(400, "unknown_parameter", f"Unknown parameter: {', '.join(unknown)}.", fields=unknown)
+    form = form_class({k: params.get(k) for k in params if k in form_class.base_fields})
+    if not form.is_valid():
+        raise ApiError(400, "invalid", "The filters are invalid.", errors=form.errors.get_json_data())
+    return form
+
+
 def error_response(status_code: int, code: str, detail: str) -> Response:
     return Response({"code": code, "detail": detail}, status=status_code)
 
 
-__all__ = ["ApiError", "error_response", "exception_handler", "status"]
+__all__ = [
+    "BIGINT_MAX",
+    "ApiError",
+    "HasModelPermissions",
+    "error_response",
+    "exception_handler",
+    "filter_parameters",
+    "parse_filters",
+    "status",
+]

@@ -14,6 +14,13 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from jsn.lib.api import ApiError
 
 
+def page_of(queryset: QuerySet, *, page: int, size: int) -> tuple[list[Any], bool]:
+    """Rows of page `page` (1-based) and whether another page follows: one query, no COUNT."""
+    offset = (page - 1) * size
+    rows = list(queryset[offset : offset + size + 1])
+    return rows[:size], len(rows) > size
+
+
 class PageWithoutCount:
     page_query_param = "page"
     page_size_query_param = "page_size"
@@ -38,10 +45,8 @@ class PageWithoutCount:
         self.request = request
         self.size = self._int_param(request, self.page_size_query_param, self.default_size, self.max_size)
         self.page = self._int_param(request, self.page_query_param, 1, 1_000_000)
-        offset = (self.page - 1) * self.size
-        rows = list(queryset[offset : offset + self.size + 1])
-        self.has_next = len(rows) > self.size
-        return rows[: self.size]
+        rows, self.has_next = page_of(queryset, page=self.page, size=self.size)
+        return rows
 
     def response(self, results: list[Any]) -> Response:
         url = self.request.build_absolute_uri()

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from billing.admin import csv_safe
 from billing.models import Invoice, InvoiceEvent, PricingConfig
+from jsn.lib.csv import csv_safe
 from tests.billing.factories import ClaimFactory
 from tests.billing.helpers import local, run_on
 from tests.factories import CaseFactory, UserFactory

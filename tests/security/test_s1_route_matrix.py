@@ -141,6 +141,28 @@ MATRIX: list[Row] = [
         post={"other": {403}, "anonymous": API_AUTH},  # staff only
         methods=frozenset({"post"}),
     ),
+    # Admin API (issue 8): staff only, and each operation also needs the Django permission the admin asks for the
+    # same thing; the matrix's staff user has none, so 403 (with them: tests/billing, tests/claims, tests/accounts).
+    # The permission check comes before the method, so a GET on a POST-only route is 403 too.
+    Row(r"^api/v3/admin/(billing/invoices|claims)$", expect({403}, {403}, API_AUTH, {403})),
+    Row(
+        r"^api/v3/admin/billing/invoices/\{invoice_id\}/mark-paid$",
+        expect({403}, {403}, API_AUTH, {403}),
+        post={"other": {403}, "anonymous": API_AUTH},
+        methods=frozenset({"post"}),
+    ),
+    Row(
+        r"^api/v3/admin/users/\{user_id\}/(release-all-claims|set-claim-limit|toggle-billing)$",
+        expect({403}, {403}, API_AUTH, {403}),
+        post={"other": {403}, "anonymous": API_AUTH},
+        methods=frozenset({"post"}),
+    ),
+    # The back office's read-only staff API (backoffice/api_urls.py): subscribers 403, anonymous 401/403.
+    Row(
+        r"^api/v3/admin/(billing/summary|claims/stats|system/health)$",
+        expect({403}, {403}, API_AUTH, OK),
+        post={"other": {403}, "anonymous": API_AUTH},  # refused before the method is even looked at
+    ),
     # Stripe's webhook: signed by Stripe, not a session; an unknown endpoint id is 4xx for everyone.
     Row(r"^stripe/webhook/\{uuid\}/$", expect({400, 404, 405}, {400, 404, 405}, {400, 404, 405}, {400, 404, 405})),
     # The mail provider's tracking webhook (machine to machine): POST only, HTTP basic auth, no session. Without
@@ -159,6 +181,13 @@ MATRIX: list[Row] = [
         r"^admin/djstripe/\w+/action/",
         ADMIN,
         known_staff_bug="dj-stripe 2.11's admin action view answers a staff GET with 500 (it expects a POST form)",
+    ),
+    # Control rooms replacing the billing and claims app indexes (issue 8): subscribers are sent to the admin login
+    # (which answers them 403), staff without the app's view permission get 403. POSTs change nothing for them.
+    Row(
+        r"^admin/(billing|claims)/(export/)?$",
+        expect(TO_LOGIN, TO_LOGIN, TO_LOGIN, {403}),
+        post={"other": TO_LOGIN, "anonymous": TO_LOGIN},
     ),
     Row(r"^admin/login/$", expect({302, 403}, {302, 403}, TO_LOGIN, {200, 302, 403})),  # the site login decides
     Row(r"^admin/", ADMIN),

@@ -33,8 +33,9 @@ DEMO_USERS = (
 )
 STAFF_GROUP = "Staff"
 # The back office's models: the demo staff user may work with all of them in the admin.
-STAFF_APP_LABELS = ("accounts", "cases", "claims", "billing", "leads")
+STAFF_APP_LABELS = ("accounts", "cases", "claims", "billing", "leads", "backoffice", "django_celery_beat")
 DEMO_SOURCE = "demo"
+DEMO_FAILING_PAYER = "agent.nord@example.com"  # created by seed_leads_demo
 SEED = 2026
 CASE_COUNT = 300
 
@@ -391,6 +392,7 @@ class Command(BaseCommand):
             self.stdout.write("Demo data already present; nothing new created.")
         # PLZ subscribers and sample lead PDFs; the worker's every-minute job e-mails what is due.
         call_command("seed_leads_demo", no_send=True, stdout=self.stdout)
+        self._seed_history()
 
     def _seed_users(self) -> int:
         created = 0
@@ -415,6 +417,18 @@ class Command(BaseCommand):
             # Verified, so the demo accounts log in at once even where e-mail verification is mandatory.
             EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
         return created
+
+    def _seed_history(self) -> None:
+        """90 days of (ended) claims, billed by the real billing run: the admin's operations dashboard has charts to
+        show. An agent from the leads demo holds the one failed invoice, so Alice and Bob can claim right away."""
+        from backoffice.demo import demo_history_seed
+
+        users = list(User.objects.filter(email__in=["alice@jsn.local", "bob@jsn.local", DEMO_FAILING_PAYER]))
+        failing = next((user for user in users if user.email == DEMO_FAILING_PAYER), None)
+        cases = list(Case.objects.filter(source=DEMO_SOURCE).order_by("pk"))
+        history = demo_history_seed(users=users, cases=cases, failing=failing)
+        if history.claims:
+            self.stdout.write(f"Dashboard history: {history.claims} past claims, {history.invoices} invoices billed.")
 
     def _seed_document_files(self) -> int:
         """Real PDFs (a notice of default, a lis pendens) for every demo case that has no stored file yet."""

@@ -1,0 +1,611 @@
+"""The operator's figures: what the admin dashboard, the control rooms and the admin API show.
+
+Every selector is a fixed number of set-based queries (aggregates grouped in the database), whatever the number of
+rows; Python only loops over the few groups that come back (currencies, states, days). Days are billing days in
+BILLING_TIME_ZONE, like the invoices. Money is integer cents per ISO currency, never summed across currencies.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Case as DbCase
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from billing import ledger
+from billing.models import Invoice, InvoiceEvent, InvoiceLine
+from billing.services import billing_time_zone
+from cases.models import Case
+from claims.models import Claim
+from leads.models import Delivery, ImportSource, Lead, PlzSubscription, eligible_subscriptions_q
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Money:
+    currency: str
+    cents: int
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """An amount and the number of invoices it comes from."""
+
+    cents: int
+    count: int
+
+
+def _today(now: datetime | None, tz: ZoneInfo) -> date:
+    return (now or timezone.now()).astimezone(tz).date()
+
+
+def _sum(field: str, condition: Q) -> Coalesce:
+    return Coalesce(Sum(field, filter=condition), Value(0))
+
+
+# --- billing -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrencyBilling:
+    """One currency's invoices dated in the period, by status.
+
+    billed = every invoice that is not void (open + paid + failed + uncollectible + draft); collected = paid;
+    pending = open or draft (charge not settled yet); failed = payment failed and not yet settled; uncollectible =
+    written off; void = cancelled (not part of billed).
+    """
+
+    currency: str
+    billed: Bucket
+    collected: Bucket
+    pending: Bucket
+    failed: Bucket
+    uncollectible: Bucket
+    void: Bucket
+
+
+@dataclass(frozen=True)
+class BillingSummary:
+    first_day: date
+    last_day: date
+    currencies: tuple[CurrencyBilling, ...]
+    # Invoices dated in the period whose payment failed at least once (an InvoiceEvent to "failed"), paid since or not.
+    payment_failures: int
+    # Invoices of any date whose status is "failed" now: the ones to chase (users past PAYMENT_GRACE_DAYS cannot claim).
+    invoices_failing: int
+
+    def currency(self, code: str) -> CurrencyBilling | None:
+        return next((row for row in self.currencies if row.currency == code), None)
+
+
+_BILLING_BUCKETS: dict[str, Q] = {
+    "billed": ~Q(status=Invoice.Status.VOID),
+    "collected": Q(status=Invoice.Status.PAID),
+    "pending": Q(status__in=[Invoice.Status.OPEN, Invoice.Status.DRAFT]),
+    "failed": Q(status=Invoice.Status.FAILED),
+    "uncollectible": Q(status=Invoice.Status.UNCOLLECTIBLE),
+    "void": Q(status=Invoice.Status.VOID),
+}
+
+
+def billing_summary(*, first_day: date, last_day: date) -> BillingSummary:
+    """Billed / collected / pending / failed per currency for invoices dated first_day..last_day (inclusive).
+
+    One query: invoices in the period, plus every currently failed invoice (for `invoices_failing`), grouped by
+    currency with filtered aggregates.
+    """
+    in_period = Q(invoice_date__gte=first_day, invoice_date__lte=last_day)
+    failing_now = Q(status=Invoice.Status.FAILED)
+    ever_failed = Exists(InvoiceEvent.objects.filter(invoice_id=OuterRef("pk"), to_status=Invoice.Status.FAILED))
+    aggregates = {}
+    for name, condition in _BILLING_BUCKETS.items():
+        aggregates[f"{name}_cents"] = _sum("total_cents", in_period & condition)
+        aggregates[f"{name}_count"] = Count("id", filter=in_period & condition)
+    rows = (
+        Invoice.objects.filter(in_period | failing_now)
+        .values("currency")
+        .annotate(
+            **aggregates,
+            payment_failures=Count("id", filter=in_period & Q(ever_failed)),
+            failing_now=Count("id", filter=failing_now),
+        )
+        .order_by("currency")
+    )
+    currencies = []
+    payment_failures = invoices_failing = 0
+    for row in rows:
+        payment_failures += row["payment_failures"]
+        invoices_failing += row["failing_now"]
+        buckets = {name: Bucket(row[f"{name}_cents"], row[f"{name}_count"]) for name in _BILLING_BUCKETS}
+        if any(bucket.count for bucket in buckets.values()):
+            currencies.append(CurrencyBilling(currency=row["currency"], **buckets))
+    return BillingSummary(
+        first_day=first_day,
+        last_day=last_day,
+        currencies=tuple(currencies),
+        payment_failures=payment_failures,
+        invoices_failing=invoices_failing,
+    )
+
+
+def month_bounds(*, month: date) -> tuple[date, date]:
+    """First and last day of the month containing `month`."""
+    first = month.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, following - timedelta(days=1)
+
+
+# --- claims ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimStats:
+    total: int
+    active: int
+    released: int
+    expired: int
+    reassigned: int
+    claimed_today: int  # claims started today (billing day)
+    ended_today: int  # claims released, expired or reassigned today
+    expiring_within_24h: int  # active claims whose expires_at falls in the next 24 hours
+    active_not_billed: int  # active claims of users whose billing is off: they add no revenue
+    # What the active claims add per day (their frozen daily prices), per currency, billed users only.
+    daily_revenue: tuple[Money, ...]
+
+
+def claim_stats(*, now: datetime | None = None) -> ClaimStats:
+    """Claim totals and the estimated daily revenue of the active claims. One query grouped by currency.
+
+    The estimate sums the price frozen on each active claim. A case has at most one active claim (a database
+    constraint), so no case is counted twice; claims of users with billing off are counted apart.
+    """
+    now = now or timezone.now()
+    tz = billing_time_zone()
+    day_start = ledger.day_start(_today(now, tz), tz)
+    active = Q(status=Claim.Status.ACTIVE)
+    rows = (
+        Claim.objects.values("currency")
+        .annotate(
+            total=Count("id"),
+            active=Count("id", filter=active),
+            released=Count("id", filter=Q(status=Claim.Status.RELEASED)),
+            expired=Count("id", filter=Q(status=Claim.Status.EXPIRED)),
+            reassigned=Count("id", filter=Q(status=Claim.Status.REASSIGNED)),
+            claimed_today=Count("id", filter=Q(claimed_at__gte=day_start, claimed_at__lte=now)),
+            ended_today=Count("id", filter=Q(released_at__gte=day_start, released_at__lte=now)),
+            expiring=Count("id", filter=active & Q(expires_at__gt=now, expires_at__lte=now + timedelta(hours=24))),
+            not_billed=Count("id", filter=active & Q(user__billing_active=False)),
+            revenue=_sum("daily_price_cents", active & Q(user__billing_active=True)),
+        )
+        .order_by("currency")
+    )
+    totals = dict.fromkeys(
+        ("total", "active", "released", "expired", "reassigned", "claimed_today", "ended_today", "expiring"), 0
+    )
+    not_billed = 0
+    revenue = []
+    for row in rows:
+        for key in totals:
+            totals[key] += row[key]
+        not_billed += row["not_billed"]
+        if row["revenue"]:
+            revenue.append(Money(row["currency"], row["revenue"]))
+    return ClaimStats(
+        total=totals["total"],
+        active=totals["active"],
+        released=totals["released"],
+        expired=totals["expired"],
+        reassigned=totals["reassigned"],
+        claimed_today=totals["claimed_today"],
+        ended_today=totals["ended_today"],
+        expiring_within_24h=totals["expiring"],
+        active_not_billed=not_billed,
+        daily_revenue=tuple(revenue),
+    )
+
+
+# --- cases -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateCases:
+    state: str
+    total: int
+    available: int  # open, in a claimable stage, nobody holds it
+    claimed: int  # someone holds it through an active claim
+
+
+@dataclass(frozen=True)
+class CaseStats:
+    total: int
+    available: int
+    claimed: int
+    unavailable: int  # neither: closed, sold or withdrawn, and not held
+    by_state: tuple[StateCases, ...]  # most cases first
+
+
+def _available_q() -> Q:
+    """The same rule as Case.is_claimable, plus: nobody holds it."""
+    return Q(status=Case.Status.OPEN, assigned_to__isnull=True) & ~Q(stage__in=[Case.Stage.SOLD, Case.Stage.WITHDRAWN])
+
+
+def case_stats() -> CaseStats:
+    """Cases available vs claimed, overall and per state. One query grouped by state."""
+    rows = (
+        Case.objects.values("state")
+        .annotate(
+            total=Count("id"),
+            available=Count("id", filter=_available_q()),
+            claimed=Count("id", filter=Q(assigned_to__isnull=False)),
+        )
+        .order_by("-total", "state")
+    )
+    by_state = tuple(StateCases(row["state"], row["total"], row["available"], row["claimed"]) for row in rows)
+    total = sum(row.total for row in by_state)
+    available = sum(row.available for row in by_state)
+    claimed = sum(row.claimed for row in by_state)
+    return CaseStats(
+        total=total, available=available, claimed=claimed, unavailable=total - available - claimed, by_state=by_state
+    )
+
+
+# --- leads -------------------------------------------------------------------------------------------------------
+
+DELIVERED_STATUSES = (Delivery.Status.SENT, Delivery.Status.DELIVERED)
+
+
+@dataclass(frozen=True)
+class LeadStats:
+    imported_today: int  # leads received today (billing day), whatever their status
+    awaiting_review: int  # now in the staff review queue (PLZ unreadable or ambiguous)
+    quarantined_today: int  # received today but unusable (corrupt PDF…)
+    delivered_today: int  # e-mails sent today (sent or confirmed delivered)
+    deliveries_failed_today: int  # failed or bounced, last touched today
+    deliveries_waiting: int  # planned or queued, not sent yet (includes the 72-hour exclusive window)
+    deliveries_ambiguous: int  # stuck in "sending": staff must confirm whether the e-mail left
+
+
+def lead_stats(*, now: datetime | None = None) -> LeadStats:
+    """Today's lead flow and the queues staff act on. Two queries (leads, deliveries)."""
+    now = now or timezone.now()
+    tz = billing_time_zone()
+    day_start = ledger.day_start(_today(now, tz), tz)
+    today = Q(received_at__gte=day_start, received_at__lte=now)
+    leads = Lead.objects.aggregate(
+        imported_today=Count("id", filter=today),
+        awaiting_review=Count("id", filter=Q(status=Lead.Status.REVIEW)),
+        quarantined_today=Count("id", filter=today & Q(status=Lead.Status.QUARANTINED)),
+    )
+    deliveries = Delivery.objects.aggregate(
+        delivered_today=Count("id", filter=Q(status__in=DELIVERED_STATUSES, sent_at__gte=day_start)),
+        failed_today=Count(
+            "id", filter=Q(status__in=[Delivery.Status.FAILED, Delivery.Status.BOUNCED], updated_at__gte=day_start)
+        ),
+        waiting=Count("id", filter=Q(status__in=[Delivery.Status.PLANNED, Delivery.Status.QUEUED])),
+        ambiguous=Count("id", filter=Q(status=Delivery.Status.SENDING)),
+    )
+    return LeadStats(
+        imported_today=leads["imported_today"],
+        awaiting_review=leads["awaiting_review"],
+        quarantined_today=leads["quarantined_today"],
+        delivered_today=deliveries["delivered_today"],
+        deliveries_failed_today=deliveries["failed_today"],
+        deliveries_waiting=deliveries["waiting"],
+        deliveries_ambiguous=deliveries["ambiguous"],
+    )
+
+
+@dataclass(frozen=True)
+class PlzLeads:
+    plz: str
+    leads: int
+    subscribers: int  # subscriptions receiving leads now
+
+
+def leads_per_plz(*, since: datetime, limit: int = 15) -> tuple[PlzLeads, ...]:
+    """The PLZs with the most leads received since `since` (with a readable PLZ), and how many subscribers each has
+    now. Two queries: leads grouped by PLZ (top `limit`), subscriptions grouped by those PLZs."""
+    top = list(
+        Lead.objects.filter(received_at__gte=since, plz__isnull=False)
+        .values("plz")
+        .annotate(n=Count("id"))
+        .order_by("-n", "plz")[:limit]
+    )
+    plzs = [row["plz"] for row in top]
+    subscribers = dict(
+        PlzSubscription.objects.filter(eligible_subscriptions_q(timezone.now()), plz__in=plzs)
+        .values("plz")
+        .annotate(n=Count("id"))
+        .values_list("plz", "n")
+    )
+    return tuple(PlzLeads(plz=row["plz"], leads=row["n"], subscribers=subscribers.get(row["plz"], 0)) for row in top)
+
+
+# --- time series -------------------------------------------------------------------------------------------------
+
+
+def _days(first_day: date, last_day: date) -> tuple[date, ...]:
+    return tuple(first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1))
+
+
+@dataclass(frozen=True)
+class RevenueSeries:
+    """Revenue per billing day and currency: see revenue_by_day."""
+
+    days: tuple[date, ...]
+    by_currency: dict[str, tuple[int, ...]]  # one value per day, in cents
+
+    def total(self, currency: str) -> int:
+        return sum(self.by_currency.get(currency, ()))
+
+
+def revenue_by_day(*, first_day: date, last_day: date) -> RevenueSeries:
+    """Revenue of a day = what was billed for that day: the sum of the invoice lines whose service date is that
+    billing day (charges minus the credits later written against them), on invoices that are not void. It is billed
+    revenue, not collected cash (see billing_summary for that), and a day shows 0 until the daily job has billed it
+    (today, and yesterday before 00:15). One query grouped by day and currency."""
+    days = _days(first_day, last_day)
+    index = {day: n for n, day in enumerate(days)}
+    rows = (
+        InvoiceLine.objects.filter(service_date__gte=first_day, service_date__lte=last_day)
+        .exclude(invoice__status=Invoice.Status.VOID)
+        .values("service_date", "invoice__currency")
+        .annotate(cents=Sum("amount_cents"))
+        .order_by()
+    )
+    series: dict[str, list[int]] = {}
+    for row in rows:
+        values = series.setdefault(row["invoice__currency"], [0] * len(days))
+        values[index[row["service_date"]]] = row["cents"]
+    return RevenueSeries(days=days, by_currency={currency: tuple(v) for currency, v in sorted(series.items())})
+
+
+@dataclass(frozen=True)
+class ClaimSeries:
+    days: tuple[date, ...]
+    new: tuple[int, ...]  # claims started that day
+    held: tuple[int, ...]  # claims active at some moment of that day (what the billing job charges, before grace)
+
+    @property
+    def total_new(self) -> int:
+        return sum(self.new)
+
+
+def claims_by_day(*, first_day: date, last_day: date) -> ClaimSeries:
+    """Claims started per billing day and claims held per billing day. Two queries, whatever the number of claims.
+
+    A claim is held on every day from the day it started to the day of its last active instant ([claimed_at,
+    released_at), as the billing rule counts). So held(d) = claims started by the end of d − claims whose last
+    instant fell before d: both come from per-day counts and one count of what happened before the period.
+    """
+    tz = billing_time_zone()
+    days = _days(first_day, last_day)
+    index = {day: n for n, day in enumerate(days)}
+    start = ledger.day_start(first_day, tz)
+    end = ledger.day_start(last_day + ledger.ONE_DAY, tz)
+    # The last instant a claim was active: released exactly at midnight means the day before was its last day.
+    last_active = ExpressionWrapper(F("released_at") - ONE_MICROSECOND, output_field=DateTimeField())
+    # Everything before the period falls into one bucket (day None), so each query returns at most len(days) + 1 rows.
+    started = (
+        Claim.objects.filter(claimed_at__lt=end)
+        .annotate(day=DbCase(When(claimed_at__lt=start, then=None), default=TruncDate("claimed_at", tzinfo=tz)))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    ended = (
+        Claim.objects.filter(released_at__lte=end)
+        .annotate(day=DbCase(When(released_at__lte=start, then=None), default=TruncDate(last_active, tzinfo=tz)))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    new, ended_on = [0] * len(days), [0] * len(days)  # ended_on: claims whose last active day is that day
+    started_before = ended_before = 0
+    for row in started:
+        if row["day"] is None:
+            started_before = row["n"]
+        else:
+            new[index[row["day"]]] = row["n"]
+    for row in ended:
+        if row["day"] is None:
+            ended_before = row["n"]
+        else:
+            ended_on[index[row["day"]]] = row["n"]
+    held = []
+    started_so_far = started_before
+    for n in range(len(days)):
+        started_so_far += new[n]
+        held.append(started_so_far - ended_before)
+        ended_before += ended_on[n]
+    return ClaimSeries(days=days, new=tuple(new), held=tuple(held))
+
+
+# --- integrations ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookHealth:
+    stripe_configured: bool
+    received_24h: int
+    failed_24h: int  # signed correctly but our handler (or dj-stripe's) raised: Stripe retries these
+    invalid_24h: int  # signature or payload refused
+    failed_7d: int
+    last_received_at: datetime | None
+    last_processed_at: datetime | None
+    last_failed_at: datetime | None
+
+
+def webhook_health(*, now: datetime | None = None) -> WebhookHealth:
+    """Stripe webhook deliveries as dj-stripe recorded them (WebhookEventTrigger). One query.
+
+    dj-stripe keeps a row per request: valid=False for a refused signature, valid=True and processed=False when
+    processing raised (the transaction rolled back and Stripe will retry).
+    """
+    from djstripe.models import WebhookEventTrigger  # dj-stripe's models load after the app registry
+
+    now = now or timezone.now()
+    day_ago, week_ago = now - timedelta(hours=24), now - timedelta(days=7)
+    failed = Q(valid=True, processed=False)
+    row = WebhookEventTrigger.objects.aggregate(
+        received_24h=Count("id", filter=Q(created__gte=day_ago)),
+        failed_24h=Count("id", filter=failed & Q(created__gte=day_ago)),
+        invalid_24h=Count("id", filter=Q(valid=False, created__gte=day_ago)),
+        failed_7d=Count("id", filter=failed & Q(created__gte=week_ago)),
+        last_received_at=Max("created"),
+        last_processed_at=Max("created", filter=Q(processed=True)),
+        last_failed_at=Max("created", filter=failed),
+    )
+    return WebhookHealth(stripe_configured=bool(settings.STRIPE_ENABLED), **row)
+
+
+@dataclass(frozen=True)
+class ImportHealth:
+    configured: bool  # DIALFIRE_BASE_URL set; otherwise the import is off on purpose
+    status: str  # off | never | ok | stale | failing
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str
+    last_error_at: datetime | None
+    consecutive_failures: int
+    imported_total: int
+
+
+# The import runs every 15 minutes; two missed runs in a row mean Beat or the worker is not running it.
+DIALFIRE_STALE_AFTER = timedelta(minutes=45)
+
+
+def dialfire_health(*, now: datetime | None = None) -> ImportHealth:
+    """The Dialfire import's last poll, success and error (leads.ImportSource). One query."""
+    now = now or timezone.now()
+    source = ImportSource.objects.filter(name=ImportSource.DIALFIRE).first()
+    configured = bool(settings.DIALFIRE_BASE_URL)
+    if source is None:
+        status = "never" if configured else "off"
+        return ImportHealth(configured, status, None, None, "", None, 0, 0)
+    if not configured:
+        status = "off"
+    elif source.consecutive_failures:
+        status = "failing"
+    elif source.last_success_at is None:
+        status = "never"
+    elif source.last_poll_at is None or now - source.last_poll_at > DIALFIRE_STALE_AFTER:
+        status = "stale"
+    else:
+        status = "ok"
+    return ImportHealth(
+        configured=configured,
+        status=status,
+        last_poll_at=source.last_poll_at,
+        last_success_at=source.last_success_at,
+        last_error=source.last_error,
+        last_error_at=source.last_error_at,
+        consecutive_failures=source.consecutive_failures,
+        imported_total=source.imported_total,
+    )
+
+
+# --- scheduled jobs ----------------------------------------------------------------------------------------------
+
+# A job is "late" when its last success is older than its schedule allows by more than this.
+JOB_LATE_TOLERANCE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    periodic_task_id: int
+    name: str
+    task: str
+    enabled: bool
+    schedule: str
+    in_code: bool  # defined in CELERY_BEAT_SCHEDULE (else added by staff in the admin)
+    run_now: bool  # on the run-now allow-list
+    last_sent_at: datetime | None  # when Beat last sent it (django-celery-beat's last_run_at)
+    last_status: str | None  # of the latest recorded run (JobRun.Status), None if never run
+    last_started_at: datetime | None
+    last_finished_at: datetime | None
+    last_error: str
+    last_success_at: datetime | None
+    state: str  # ok | running | failing | late | never | disabled
+
+
+def _job_state(task: object, now: datetime) -> str:
+    from backoffice.models import JobRun
+
+    if not task.enabled:
+        return "disabled"
+    if task.last_status == JobRun.Status.FAILURE:
+        return "failing"
+    if task.last_status in (JobRun.Status.QUEUED, JobRun.Status.RUNNING, JobRun.Status.RETRY):
+        return "running"
+    if task.last_success_at is None:
+        return "never"
+    try:
+        # Negative when the run after the last success is overdue; the schedule computes "now" itself.
+        overdue = -task.schedule.remaining_estimate(task.last_success_at)
+    except (AttributeError, TypeError, ValueError):
+        return "ok"  # a schedule kind without an estimate (solar, clocked one-off)
+    return "late" if overdue > JOB_LATE_TOLERANCE else "ok"
+
+
+def job_statuses(*, now: datetime | None = None) -> tuple[JobStatus, ...]:
+    """Every periodic task with its latest run and its latest success. One query: the runs come in as subqueries
+    over JobRun's (job, id) and (job, status, finished_at) indexes."""
+    from django.db.models import OuterRef, Subquery
+    from django_celery_beat.models import PeriodicTask
+
+    from backoffice.jobs import RUN_NOW_ALLOWED
+    from backoffice.models import JobRun
+
+    now = now or timezone.now()
+    latest = JobRun.objects.filter(job=OuterRef("name")).order_by("-id")
+    success = JobRun.objects.filter(job=OuterRef("name"), status=JobRun.Status.SUCCESS).order_by("-finished_at", "-id")
+    tasks = (
+        PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked")
+        .annotate(
+            last_status=Subquery(latest.values("status")[:1]),
+            last_started_at=Subquery(latest.values("started_at")[:1]),
+            last_finished_at=Subquery(latest.values("finished_at")[:1]),
+            last_error=Subquery(latest.values("error")[:1]),
+            last_success_at=Subquery(success.values("finished_at")[:1]),
+        )
+        .order_by("name")
+    )
+    rows = []
+    for task in tasks:
+        schedule = task.crontab.human_readable if task.crontab else str(task.interval or task.solar or task.clocked)
+        rows.append(
+            JobStatus(
+                periodic_task_id=task.pk,
+                name=task.name,
+                task=task.task,
+                enabled=task.enabled,
+                schedule=schedule,
+                in_code=task.name in settings.CELERY_BEAT_SCHEDULE,
+                run_now=task.name in RUN_NOW_ALLOWED,
+                last_sent_at=task.last_run_at,
+                last_status=task.last_status,
+                last_started_at=task.last_started_at,
+                last_finished_at=task.last_finished_at,
+                last_error=task.last_error or "",
+                last_success_at=task.last_success_at,
+                state=_job_state(task, now),
+            )
+        )
+    return tuple(rows)

@@ -1,0 +1,12 @@
+"""/admin/billing/… pages of our own, mounted before admin.site.urls (jsn/urls.py): the control room replaces the
+app index; /admin/billing/<model>/ still reaches Django's changelists (these routes do not match model names)."""
+
+from django.contrib import admin
+from django.urls import path
+
+from billing import control_room
+
+urlpatterns = [
+    path("", admin.site.admin_view(control_room.control_room), name="billing_control_room"),
+    path("export/", admin.site.admin_view(control_room.export), name="billing_control_room_export"),
+]

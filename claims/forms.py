@@ -1,0 +1,82 @@
+"""Forms of the claims back office: the claim filters (shared by the control room and the admin API) and the staff
+operations on a user (release all, claim limit)."""
+
+from django import forms
+from django.conf import settings
+
+from accounts.models import User
+from billing.forms import parse_user_ref
+from claims.models import Claim
+
+NO_SUCH_USER = "No such user."
+
+
+class ClaimFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Claim.Status.choices])
+    user = forms.CharField(required=False, max_length=254, help_text="E-mail address or user id.")
+    case = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, label="Case id")
+    date_from = forms.DateField(required=False, label="Claimed from", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="Claimed to", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_user(self) -> int | str | None:
+        return parse_user_ref(self.cleaned_data.get("user", ""))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        first, last = data.get("date_from"), data.get("date_to")
+        if first and last and first > last:
+            raise forms.ValidationError("The date range ends before it starts.", code="invalid_range")
+        return data
+
+    def filters(self) -> dict:
+        """The keyword arguments of selectors.claim_list_staff (call after is_valid())."""
+        data = self.cleaned_data
+        user = data.get("user")
+        return {
+            "status": data.get("status") or "",
+            "user_id": user if isinstance(user, int) else None,
+            "email": user if isinstance(user, str) else "",
+            "case_id": data.get("case"),
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+        }
+
+
+class UserField(forms.CharField):
+    """A user named by e-mail address or id, cleaned to the User (a form error when there is none)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("max_length", 254)
+        kwargs.setdefault("help_text", "E-mail address or user id.")
+        super().__init__(**kwargs)
+
+    def clean(self, value: str) -> User:
+        ref = parse_user_ref(super().clean(value))
+        if ref is None:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        lookup = {"pk": ref} if isinstance(ref, int) else {"email": ref}
+        try:
+            return User.objects.get(**lookup)
+        except User.DoesNotExist:
+            raise forms.ValidationError(NO_SUCH_USER, code="no_such_user") from None
+
+
+class ReleaseSelectedForm(forms.Form):
+    reason = forms.CharField(
+        required=False, max_length=200, help_text="Recorded in the audit trail and told to the owner."
+    )
+
+
+class ReleaseAllForm(forms.Form):
+    user = UserField()
+    reason = forms.CharField(max_length=200, help_text="Recorded in the audit trail and told to the owner.")
+
+
+class ClaimLimitForm(forms.Form):
+    user = UserField()
+    claim_limit = forms.IntegerField(
+        min_value=1,
+        max_value=settings.MAX_CLAIM_LIMIT,
+        help_text=f"1–{settings.MAX_CLAIM_LIMIT}. Claims already held are kept; only new claims count against it.",
+    )
+    reason = forms.CharField(required=False, max_length=200, help_text="Recorded in the audit trail.")

@@ -1,0 +1,63 @@
+"""Small pieces shared by the admin control rooms (/admin/billing/, /admin/claims/)."""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse, QueryDict
+
+from jsn.lib.api import BIGINT_MAX
+
+MAX_PAGE = 1_000_000
+
+
+def plain_int(value: str) -> int | None:
+    """A non-negative whole number written in ASCII digits ("²" is a digit to str.isdigit, not to int())."""
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def require_perm(request: HttpRequest, permission: str) -> None:
+    """admin_view lets every active staff member in; each operation also needs its Django permission."""
+    if not request.user.has_perm(permission):
+        raise PermissionDenied("You do not have permission to do this.")
+
+
+def selected_ids(request: HttpRequest) -> list[int]:
+    """The ids ticked in a list (the admin's own checkbox name, so the changelist actions read them too)."""
+    ids = (plain_int(v) for v in request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))
+    return sorted({i for i in ids if i is not None and 0 < i <= BIGINT_MAX})
+
+
+def page_number(params: QueryDict) -> int:
+    page = plain_int(params.get("page", "1"))
+    return min(max(page, 1), MAX_PAGE) if page is not None else 1
+
+
+def query_with(params: QueryDict, **changes: object) -> str:
+    """The query string with some parameters replaced (None removes one): filters survive paging and export."""
+    query = params.copy()
+    for key, value in changes.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = str(value)
+    return query.urlencode()
+
+
+def page_links(params: QueryDict, *, page: int, has_next: bool) -> dict[str, str | None]:
+    return {
+        "next_query": query_with(params, page=page + 1) if has_next else None,
+        "previous_query": query_with(params, page=page - 1 if page > 2 else None) if page > 1 else None,
+        "export_query": query_with(params, page=None),
+    }
+
+
+def model_links(request: HttpRequest, *, app_label: str) -> list[dict]:
+    """What Django's app index listed: the app's models this user may see, with their admin links."""
+    apps = admin.site.get_app_list(request, app_label=app_label)
+    return apps[0]["models"] if apps else []
+
+
+def invalid_filters(form: Form) -> HttpResponse:
+    """400 for an export whose filters do not parse: exporting everything instead would be a surprise."""
+    problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
+    return HttpResponse(f"Invalid filters — {problems}", status=400, content_type="text/plain; charset=utf-8")
