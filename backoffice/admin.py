@@ -31,6 +31,8 @@ class JobPeriodicTaskAdmin(PeriodicTaskAdmin):
             .annotate(
                 last_status=Subquery(latest.values("status")[:1]),
                 last_started_at=Subquery(latest.values("started_at")[:1]),
+                last_result=Subquery(latest.values("result")[:1]),
+                last_error=Subquery(latest.values("error")[:1]),
                 last_success_at=Subquery(success.values("finished_at")[:1]),
             )
         )
@@ -44,13 +46,16 @@ class JobPeriodicTaskAdmin(PeriodicTaskAdmin):
 
     actions = ("enable_tasks", "disable_tasks", "toggle_tasks", "run_now")
 
-    @admin.display(description="Last run")
+    @admin.display(description="Last run (result)")
     def last_run(self, task: PeriodicTask) -> str:
         if task.last_status is None:
             return "never"
         tone = TONES.get("failing" if task.last_status == JobRun.Status.FAILURE else "ok", "muted")
         started = f"{task.last_started_at:%Y-%m-%d %H:%M}" if task.last_started_at else "queued"
-        return format_html('<span class="bo-badge bo-{}">{}</span> {}', tone, task.last_status, started)
+        outcome = (task.last_error or task.last_result or "")[:120]
+        return format_html(
+            '<span class="bo-badge bo-{}">{}</span> {}<br><small>{}</small>', tone, task.last_status, started, outcome
+        )
 
     @admin.display(description="Last success", ordering="last_success_at")
     def last_success(self, task: PeriodicTask) -> str:

@@ -1,5 +1,6 @@
 """Staff read-only API under /api/v3/admin/…: billing summary, claim statistics, system health."""
 
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -135,7 +136,7 @@ class AdminClaimStatsApi(APIView):
     def get(self, request: Request) -> Response:
         now = timezone.now()
         stats = metrics.claim_stats(now=now)
-        return Response(self.OutputSerializer({"as_of": now, **stats.__dict__}).data)
+        return Response(self.OutputSerializer({"as_of": now, **asdict(stats)}).data)
 
 
 class CheckOutputSerializer(serializers.Serializer):

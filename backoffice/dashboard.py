@@ -120,7 +120,7 @@ def dashboard_build(*, now: datetime | None = None) -> Dashboard:
         webhooks=metrics.webhook_health(now=now),
         dialfire=metrics.dialfire_health(now=now),
         beat=health.check_beat(now=now),
-        jobs=metrics.job_statuses(now=now),
+        jobs=metrics.job_statuses(),
         revenue_charts=revenue_charts,
         claims_chart=mark_safe(claims_chart),  # noqa: S308
         plz_chart=mark_safe(plz_chart),  # noqa: S308

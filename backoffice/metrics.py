@@ -20,13 +20,17 @@ from django.db.models import (
     Max,
     OuterRef,
     Q,
+    Subquery,
     Sum,
     Value,
     When,
 )
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
+from backoffice.jobs import RUN_NOW_ALLOWED
+from backoffice.models import JobRun
 from billing import ledger
 from billing.models import Invoice, InvoiceEvent, InvoiceLine
 from billing.services import billing_time_zone
@@ -545,9 +549,7 @@ class JobStatus:
     state: str  # ok | running | failing | late | never | disabled
 
 
-def _job_state(task: object, now: datetime) -> str:
-    from backoffice.models import JobRun
-
+def _job_state(task: PeriodicTask) -> str:
     if not task.enabled:
         return "disabled"
     if task.last_status == JobRun.Status.FAILURE:
@@ -564,16 +566,10 @@ def _job_state(task: object, now: datetime) -> str:
     return "late" if overdue > JOB_LATE_TOLERANCE else "ok"
 
 
-def job_statuses(*, now: datetime | None = None) -> tuple[JobStatus, ...]:
+def job_statuses() -> tuple[JobStatus, ...]:
     """Every periodic task with its latest run and its latest success. One query: the runs come in as subqueries
-    over JobRun's (job, id) and (job, status, finished_at) indexes."""
-    from django.db.models import OuterRef, Subquery
-    from django_celery_beat.models import PeriodicTask
-
-    from backoffice.jobs import RUN_NOW_ALLOWED
-    from backoffice.models import JobRun
-
-    now = now or timezone.now()
+    over JobRun's (job, id) and (job, status, finished_at) indexes. "late" is judged by each schedule's own clock
+    (the current time)."""
     latest = JobRun.objects.filter(job=OuterRef("name")).order_by("-id")
     success = JobRun.objects.filter(job=OuterRef("name"), status=JobRun.Status.SUCCESS).order_by("-finished_at", "-id")
     tasks = (
@@ -605,7 +601,7 @@ def job_statuses(*, now: datetime | None = None) -> tuple[JobStatus, ...]:
                 last_finished_at=task.last_finished_at,
                 last_error=task.last_error or "",
                 last_success_at=task.last_success_at,
-                state=_job_state(task, now),
+                state=_job_state(task),
             )
         )
     return tuple(rows)
