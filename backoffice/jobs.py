@@ -35,6 +35,20 @@ RUN_NOW_ALLOWED: dict[str, str] = {
     ),
     "expire-claims": "Releases only claims whose expiry has passed (compare-and-set): the hourly run, earlier.",
     "billing-reconcile": "Reads Stripe and records differences for staff; it changes no invoice.",
+    "sweep-outbox": (
+        "Sends outbox messages that are due; each row is locked (SKIP LOCKED) and marked sent in the same "
+        "transaction, so a run beside the scheduled one or a nudge never sends a message twice."
+    ),
+    "delete-orphaned-document-files": (
+        "Deletes only files no row references and older than RETENTION_ORPHAN_FILE_DAYS: an earlier run finds "
+        "the same files, a second run finds none."
+    ),
+    "delete-orphaned-lead-pdfs": "As delete-orphaned-document-files, for lead PDFs.",
+    "drop-old-webhook-bodies": (
+        "Empties bodies older than RETENTION_WEBHOOK_BODY_DAYS; the rows stay, a second run changes nothing."
+    ),
+    "prune-failed-logins": "Deletes failed-login rows that no longer count towards a lockout; idempotent.",
+    "clear-expired-sessions": "Deletes sessions that have already expired (Django's clearsessions).",
 }
 # Scheduled jobs without "run now", and what to do instead.
 RUN_NOW_REFUSED: dict[str, str] = {
