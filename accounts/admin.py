@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from accounts.models import User
+from audit.selectors import Subject
+from audit.views import timeline_url
 from claims.admin import release_all_claims
 
 
@@ -27,6 +29,16 @@ class UserAdmin(DjangoUserAdmin):
     # Only a superuser may grant privileges: otherwise any staff member with "change user" could make
     # themselves (or a friend) an admin.
     PRIVILEGE_FIELDS = ("role", "is_staff", "is_superuser", "groups", "user_permissions")
+
+    change_form_template = "admin/accounts/user/change_form.html"  # Django's user form plus the timeline link
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        if object_id.isdigit():
+            extra_context["timeline_url"] = timeline_url(viewer=request.user, subject=Subject.USER, pk=int(object_id))
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))

@@ -5,8 +5,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.models import User
+from audit.selectors import Subject
+from audit.views import timeline_url
 from claims import services
 from claims.models import Claim, ClaimEvent
 
@@ -44,6 +48,17 @@ class ClaimAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [f for f in fields if f != "expires_at"]
     show_full_result_count = False
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        columns = list(super().get_list_display(request))
+        # The link only for those who may open the timeline (checked once per page, not per row).
+        if timeline_url(viewer=request.user, subject=Subject.CASE, pk=0) is not None:
+            columns.append("audit_timeline")
+        return columns
+
+    @admin.display(description="Audit")
+    def audit_timeline(self, obj: Claim) -> str:
+        return format_html('<a href="{}">Timeline</a>', reverse("audit:case_timeline", args=[obj.case_id]))
 
     @admin.display(description="Case", ordering="case_id")
     def case_link(self, obj: Claim) -> str:

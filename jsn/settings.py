@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "claims",
     "billing",
     "leads",
+    "audit",  # last: its post_migrate creates groups from every other app's permissions
 ]
 
 MIDDLEWARE = [

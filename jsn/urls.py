@@ -35,6 +35,9 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("leads/", include("leads.urls")),
     path("accounts/", include("allauth.urls")),
+    # Audit timelines live under /admin/ and go through admin_view (staff only); listed first so the admin's
+    # catch-all app URLs do not swallow them.
+    path("admin/audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
     # dj-stripe's webhook endpoint: stripe/webhook/<uuid>/ (create it with `manage.py stripe_webhook_endpoint_create`).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
