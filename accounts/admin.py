@@ -30,8 +30,6 @@ class UserAdmin(DjangoUserAdmin):
     # themselves (or a friend) an admin.
     PRIVILEGE_FIELDS = ("role", "is_staff", "is_superuser", "groups", "user_permissions")
 
-    change_form_template = "admin/accounts/user/change_form.html"  # Django's user form plus the timeline link
-
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:

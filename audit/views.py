@@ -26,6 +26,14 @@ def _permitted(request: HttpRequest, *, subject: Subject, model_permission: str)
     return kinds
 
 
+def _bound_form(request: HttpRequest, kinds: tuple) -> TimelineFilterForm:
+    """The filter form, always bound: no `kind` in the query string means every kind (all boxes ticked)."""
+    data = request.GET.copy()
+    if "kind" not in data:
+        data.setlist("kind", [kind.value for kind in kinds])
+    return TimelineFilterForm(data, kinds=kinds)
+
+
 def _query(form: TimelineFilterForm) -> dict[str, Any]:
     data = form.cleaned_data
     return {"kinds": data["kind"] or None, "since": data["since"], "until": data["until"], "before": data["before"]}
@@ -62,11 +70,10 @@ def _render(
 def case_timeline(request: HttpRequest, case_id: int) -> HttpResponse:
     kinds = _permitted(request, subject=Subject.CASE, model_permission="cases.view_case")
     case = get_object_or_404(Case.objects.select_related("assigned_to"), pk=case_id)
-    form = TimelineFilterForm(request.GET or None, kinds=kinds)
+    form = _bound_form(request, kinds)
     page = None
-    if not request.GET or form.is_valid():
-        query = _query(form) if form.is_bound else {}
-        page = selectors.timeline_for_case(case_id=case.pk, viewer=request.user, **query)
+    if form.is_valid():
+        page = selectors.timeline_for_case(case_id=case.pk, viewer=request.user, **_query(form))
     return _render(
         request,
         form=form,
@@ -85,13 +92,11 @@ def case_timeline(request: HttpRequest, case_id: int) -> HttpResponse:
 
 def user_timeline(request: HttpRequest, user_id: int) -> HttpResponse:
     kinds = _permitted(request, subject=Subject.USER, model_permission="accounts.view_user")
-    form = TimelineFilterForm(request.GET or None, kinds=kinds)
+    form = _bound_form(request, kinds)
     page = None
-    subject_user = None
     try:
-        if not request.GET or form.is_valid():
-            query = _query(form) if form.is_bound else {}
-            page = selectors.timeline_for_user(user_id=user_id, viewer=request.user, **query)
+        if form.is_valid():
+            page = selectors.timeline_for_user(user_id=user_id, viewer=request.user, **_query(form))
             subject_user = page.user
         else:
             subject_user = User.objects.get(pk=user_id)
