@@ -245,6 +245,7 @@ class PricingConfigAdmin(admin.ModelAdmin):
 
     form = PricingConfigForm
     list_display = ["version", "is_active", "model", "currency", "created_by", "created_at", "note"]
+    list_select_related = ["created_by"]
     list_filter = ["is_active", "model"]
 
     def has_change_permission(self, request: HttpRequest, obj: PricingConfig | None = None) -> bool:
@@ -292,6 +293,7 @@ class BillingRunAdmin(admin.ModelAdmin):
 @admin.register(BillingRunFailure)
 class BillingRunFailureAdmin(admin.ModelAdmin):
     list_display = ["created_at", "run", "user"]
+    list_select_related = ["run", "user"]  # both columns render a related object
     readonly_fields = [f.name for f in BillingRunFailure._meta.fields]
     search_fields = ["user__email"]
 

@@ -280,7 +280,7 @@ class ImportSourceAdmin(admin.ModelAdmin):
 class LeadEventAdmin(admin.ModelAdmin):
     list_display = ["created_at", "action", "actor", "lead", "delivery", "subscription", "detail"]
     list_filter = ["action"]
-    list_select_related = ["actor"]
+    list_select_related = ["actor", "lead", "delivery", "subscription"]  # every column but two is a relation
     readonly_fields = [f.name for f in LeadEvent._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
