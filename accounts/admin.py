@@ -16,6 +16,7 @@ class UserAdmin(DjangoUserAdmin):
     list_editable = ["claim_limit"]
     actions = [release_all_claims]
     search_fields = ["email", "first_name", "last_name"]
+    list_per_page = 50  # bench/admin.py: rendering 100 rows is most of a page's time at 100,000 rows
     readonly_fields = ["date_joined", "last_login", "terms_version", "terms_accepted_at"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),

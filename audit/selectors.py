@@ -86,9 +86,19 @@ def _after_cursor(source: Source, cursor: Cursor) -> Q:
     return Q(**{f"{at}__lt": cursor.at}) | Q(**{at: cursor.at, "pk__lt": cursor.pk})
 
 
+def _page_of(source: Source, branches: list[QuerySet], *, filters: list[Q], limit: int) -> QuerySet:
+    """One query for a source's page: the newest `limit` ids of each branch (each read along its own index),
+    unioned, then those rows with their related rows. Never more than `limit` rows per branch, whatever the
+    history holds."""
+    order = (f"-{source.time_field}", "-pk")
+    ids = [branch.filter(*filters).order_by(*order).values("pk")[:limit] for branch in branches]
+    union = ids[0].union(*ids[1:]) if len(ids) > 1 else ids[0]
+    return source.rows().filter(pk__in=union).order_by(*order)[:limit]
+
+
 def _read(
     sources: Sequence[Source],
-    querysets: Iterable[QuerySet | None],
+    branches_per_source: Iterable[list[QuerySet]],
     *,
     kinds: tuple[Kind, ...],
     available: tuple[Kind, ...],
@@ -100,18 +110,20 @@ def _read(
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     cursor = Cursor.decode(before) if before else None
     rows: list[Entry] = []
-    for source, qs in zip(sources, querysets, strict=True):
-        if qs is None:
+    for source, branches in zip(sources, branches_per_source, strict=True):
+        if not branches:
             continue
         at = source.time_field
+        filters = []
         if since:
-            qs = qs.filter(**{f"{at}__gte": _day_start(since)})
+            filters.append(Q(**{f"{at}__gte": _day_start(since)}))
         if until:
-            qs = qs.filter(**{f"{at}__lt": _day_start(until + timedelta(days=1))})
+            filters.append(Q(**{f"{at}__lt": _day_start(until + timedelta(days=1))}))
         if cursor:
-            qs = qs.filter(_after_cursor(source, cursor))
-        # One query per source, never more than a page (+1 to know whether an older page exists).
-        rows += [source.describe(obj) for obj in qs.order_by(f"-{at}", "-pk")[: page_size + 1]]
+            filters.append(_after_cursor(source, cursor))
+        # One query per source (+1 row to know whether an older page exists).
+        page = _page_of(source, branches, filters=filters, limit=page_size + 1)
+        rows += [source.describe(obj) for obj in page]
     rows.sort(key=lambda e: (e.at, e.rank, e.pk), reverse=True)
     entries = rows[:page_size]
     next_cursor = None

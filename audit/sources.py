@@ -17,7 +17,7 @@ from typing import Any
 from axes.models import AccessLog
 from django.contrib.admin.models import ADDITION, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Model, Prefetch, Q, QuerySet
+from django.db.models import Model, Prefetch, QuerySet
 from django.db.models.fields.json import KT
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +27,7 @@ from accounts.models import User
 from billing.models import Invoice, InvoiceEvent, InvoiceLine
 from cases.models import Case, DocumentAccess
 from claims.models import ClaimEvent
-from leads.models import Delivery, LeadEvent
+from leads.models import Delivery, LeadEvent, PlzSubscription
 
 
 class Kind(StrEnum):
@@ -49,9 +49,21 @@ KIND_LABELS = {
     Kind.DOCUMENT: "Document access",
     Kind.INVOICE: "Invoice status",
     Kind.STRIPE: "Stripe webhooks",
-    Kind.LEAD: "Lead deliveries",
+    Kind.LEAD: "Leads",
     Kind.LOGIN: "Logins",
     Kind.ADMIN: "Admin changes",
+}
+
+
+# One entry's badge: what the row is.
+BADGES = {
+    Kind.CLAIM: "Claim",
+    Kind.DOCUMENT: "Document",
+    Kind.INVOICE: "Invoice",
+    Kind.STRIPE: "Stripe",
+    Kind.LEAD: "Lead",
+    Kind.LOGIN: "Login",
+    Kind.ADMIN: "Admin",
 }
 
 
@@ -79,7 +91,7 @@ class Entry:
 
     @property
     def kind_label(self) -> str:
-        return self.kind.label
+        return BADGES[self.kind]
 
 
 class UserContext:
@@ -285,21 +297,31 @@ def _describe_log_entry(entry: LogEntry) -> Entry:
 
 @dataclass(frozen=True)
 class Source:
+    """One audit table. `for_case` / `for_user` give the subject's rows as a few *branches*: querysets over the
+    table, each narrow enough for one index (a subject's rows are the union of its branches). A branch is never
+    an OR across columns: PostgreSQL would have to collect and sort every matching row before the LIMIT."""
+
     key: str
     kind: Kind
     rank: int  # orders rows of different sources at the same instant; unique per source
     permission: str  # the Django permission a viewer needs to see this source's rows
     time_field: str
     describe: Callable[[Any], Entry]
-    for_case: Callable[[int], QuerySet | None] | None = None
-    for_user: Callable[[UserContext], QuerySet | None] | None = None
+    rows: Callable[[], QuerySet]  # the table as its rows are shown: related rows joined, heavy columns left out
+    for_case: Callable[[int], list[QuerySet]] | None = None
+    for_user: Callable[[UserContext], list[QuerySet]] | None = None
 
 
-def _stripe_events() -> QuerySet[Event]:
-    """Events with the object and customer they concern pulled out of the JSON (expression-indexed on PostgreSQL,
-    see audit/migrations), and without the payload itself: one event can be tens of kilobytes."""
+def _stripe_keys() -> QuerySet[Event]:
+    """Events with the object and customer they concern pulled out of the JSON: the expressions the indexes in
+    audit/migrations are built on."""
+    return Event.objects.annotate(object_ref=KT("data__object__id"), customer_ref=KT("data__object__customer"))
+
+
+def _stripe_rows() -> QuerySet[Event]:
+    """Events without their payload (one can be tens of kilobytes), with their webhook deliveries."""
     return (
-        Event.objects.annotate(object_ref=KT("data__object__id"), customer_ref=KT("data__object__customer"))
+        _stripe_keys()
         .only("djstripe_id", "id", "type", "djstripe_created")
         .prefetch_related(
             Prefetch(
@@ -314,17 +336,17 @@ def _invoice_ids_for_case(case_id: int) -> QuerySet:
     return InvoiceLine.objects.filter(case_id=case_id).values("invoice_id")
 
 
-def _stripe_for_user(ctx: UserContext) -> QuerySet[Event] | None:
+def _stripe_for_user(ctx: UserContext) -> list[QuerySet]:
     ids = ctx.stripe_customer_ids
     if not ids:
-        return None  # no Stripe customer: nothing to link, and no query
+        return []  # no Stripe customer: nothing to link, and no query
     # A customer's own events name it as the object; every other event (invoice, payment method, subscription)
     # names it in `customer`.
-    return _stripe_events().filter(Q(customer_ref__in=ids) | Q(object_ref__in=ids))
+    return [_stripe_keys().filter(customer_ref__in=ids), _stripe_keys().filter(object_ref__in=ids)]
 
 
-def _admin_log_for(model: type[Model], pk: int) -> Q:
-    return Q(content_type=ContentType.objects.get_for_model(model), object_id=str(pk))
+def _admin_log_for(model: type[Model], pk: int) -> QuerySet[LogEntry]:
+    return LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(model), object_id=str(pk))
 
 
 SOURCES: tuple[Source, ...] = (
@@ -335,12 +357,14 @@ SOURCES: tuple[Source, ...] = (
         permission="claims.view_claimevent",
         time_field="created_at",
         describe=_describe_claim_event,
-        for_case=lambda case_id: ClaimEvent.objects.filter(case_id=case_id).select_related(
-            "actor", "from_user", "to_user"
-        ),
-        for_user=lambda ctx: ClaimEvent.objects.filter(
-            Q(to_user_id=ctx.user.pk) | Q(from_user_id=ctx.user.pk) | Q(actor_id=ctx.user.pk)
-        ).select_related("actor", "from_user", "to_user"),
+        rows=lambda: ClaimEvent.objects.select_related("actor", "from_user", "to_user"),
+        for_case=lambda case_id: [ClaimEvent.objects.filter(case_id=case_id)],
+        # Claims they got, claims they lost, and what they did (staff act on other people's claims).
+        for_user=lambda ctx: [
+            ClaimEvent.objects.filter(to_user_id=ctx.user.pk),
+            ClaimEvent.objects.filter(from_user_id=ctx.user.pk),
+            ClaimEvent.objects.filter(actor_id=ctx.user.pk),
+        ],
     ),
     Source(
         key="document_access",
@@ -349,8 +373,9 @@ SOURCES: tuple[Source, ...] = (
         permission="cases.view_documentaccess",
         time_field="created_at",
         describe=_describe_document_access,
-        for_case=lambda case_id: DocumentAccess.objects.filter(case_id=case_id).select_related("user", "document"),
-        for_user=lambda ctx: DocumentAccess.objects.filter(user_id=ctx.user.pk).select_related("user", "document"),
+        rows=lambda: DocumentAccess.objects.select_related("user", "document"),
+        for_case=lambda case_id: [DocumentAccess.objects.filter(case_id=case_id)],
+        for_user=lambda ctx: [DocumentAccess.objects.filter(user_id=ctx.user.pk)],
     ),
     Source(
         key="invoice_event",
@@ -359,13 +384,13 @@ SOURCES: tuple[Source, ...] = (
         permission="billing.view_invoice",
         time_field="created_at",
         describe=_describe_invoice_event,
+        rows=lambda: InvoiceEvent.objects.select_related("invoice__user", "actor"),
         # A case's invoices are those with a line for it.
-        for_case=lambda case_id: InvoiceEvent.objects.filter(
-            invoice_id__in=_invoice_ids_for_case(case_id)
-        ).select_related("invoice__user", "actor"),
-        for_user=lambda ctx: InvoiceEvent.objects.filter(
-            Q(invoice__user_id=ctx.user.pk) | Q(actor_id=ctx.user.pk)
-        ).select_related("invoice__user", "actor"),
+        for_case=lambda case_id: [InvoiceEvent.objects.filter(invoice_id__in=_invoice_ids_for_case(case_id))],
+        for_user=lambda ctx: [
+            InvoiceEvent.objects.filter(invoice_id__in=Invoice.objects.filter(user_id=ctx.user.pk).values("pk")),
+            InvoiceEvent.objects.filter(actor_id=ctx.user.pk),
+        ],
     ),
     Source(
         key="stripe_event",
@@ -374,12 +399,15 @@ SOURCES: tuple[Source, ...] = (
         permission="djstripe.view_event",
         time_field="djstripe_created",
         describe=_describe_stripe_event,
+        rows=_stripe_rows,
         # A case is linked to Stripe through the invoices that billed it.
-        for_case=lambda case_id: _stripe_events().filter(
-            object_ref__in=Invoice.objects.filter(
-                pk__in=_invoice_ids_for_case(case_id), stripe_invoice_id__isnull=False
-            ).values("stripe_invoice_id")
-        ),
+        for_case=lambda case_id: [
+            _stripe_keys().filter(
+                object_ref__in=Invoice.objects.filter(
+                    pk__in=_invoice_ids_for_case(case_id), stripe_invoice_id__isnull=False
+                ).values("stripe_invoice_id")
+            )
+        ],
         for_user=_stripe_for_user,
     ),
     Source(
@@ -389,7 +417,8 @@ SOURCES: tuple[Source, ...] = (
         permission="leads.view_delivery",
         time_field="created_at",
         describe=_describe_delivery,
-        for_user=lambda ctx: Delivery.objects.filter(subscriber_id=ctx.user.pk).select_related("lead", "subscriber"),
+        rows=lambda: Delivery.objects.select_related("lead", "subscriber"),
+        for_user=lambda ctx: [Delivery.objects.filter(subscriber_id=ctx.user.pk)],
     ),
     Source(
         key="lead_event",
@@ -398,11 +427,14 @@ SOURCES: tuple[Source, ...] = (
         permission="leads.view_leadevent",
         time_field="created_at",
         describe=_describe_lead_event,
-        for_user=lambda ctx: LeadEvent.objects.filter(
-            Q(actor_id=ctx.user.pk)
-            | Q(delivery_id__in=Delivery.objects.filter(subscriber_id=ctx.user.pk).values("pk"))
-            | Q(subscription__user_id=ctx.user.pk)
-        ).select_related("actor", "subscription"),
+        rows=lambda: LeadEvent.objects.select_related("actor", "subscription"),
+        for_user=lambda ctx: [
+            LeadEvent.objects.filter(actor_id=ctx.user.pk),
+            LeadEvent.objects.filter(delivery_id__in=Delivery.objects.filter(subscriber_id=ctx.user.pk).values("pk")),
+            LeadEvent.objects.filter(
+                subscription_id__in=PlzSubscription.objects.filter(user_id=ctx.user.pk).values("pk")
+            ),
+        ],
     ),
     Source(
         key="access_log",
@@ -411,7 +443,8 @@ SOURCES: tuple[Source, ...] = (
         permission="axes.view_accesslog",
         time_field="attempt_time",
         describe=_describe_access_log,
-        for_user=lambda ctx: AccessLog.objects.filter(username=ctx.user.email),
+        rows=lambda: AccessLog.objects.all(),
+        for_user=lambda ctx: [AccessLog.objects.filter(username=ctx.user.email)],
     ),
     Source(
         key="admin_log",
@@ -420,13 +453,10 @@ SOURCES: tuple[Source, ...] = (
         permission="admin.view_logentry",
         time_field="action_time",
         describe=_describe_log_entry,
-        for_case=lambda case_id: LogEntry.objects.filter(_admin_log_for(Case, case_id)).select_related(
-            "user", "content_type"
-        ),
+        rows=lambda: LogEntry.objects.select_related("user", "content_type"),
+        for_case=lambda case_id: [_admin_log_for(Case, case_id)],
         # Changes made to the account, and changes the user made (staff).
-        for_user=lambda ctx: LogEntry.objects.filter(
-            _admin_log_for(User, ctx.user.pk) | Q(user_id=ctx.user.pk)
-        ).select_related("user", "content_type"),
+        for_user=lambda ctx: [_admin_log_for(User, ctx.user.pk), LogEntry.objects.filter(user_id=ctx.user.pk)],
     ),
 )
 

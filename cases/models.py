@@ -210,6 +210,7 @@ class DocumentAccess(AppendOnlyModel):
         indexes = [
             models.Index(fields=["case", "created_at"], name="docaccess_case_time"),
             models.Index(fields=["user", "created_at"], name="docaccess_user_time"),
+            models.Index(fields=["created_at", "id"], name="docaccess_time"),  # the admin's newest-first list
         ]
 
     def __str__(self) -> str:

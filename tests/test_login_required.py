@@ -20,6 +20,7 @@ DECISIONS: list[tuple[str, str]] = [
     (r"^accounts/3rdparty/", "login"),
     (r"^accounts/(password/change|password/set|email)/$", "login"),
     (r"^accounts/", "public"),  # any other allauth flow page: allauth decides per view (checked below)
+    (r"^admin/audit/(case|user)/", "login"),  # audit timelines: staff with the sources' view permissions
     (r"^admin/", "login"),
     (r"^api/v3/", "login"),
     (r"^(dashboard|cases|claims|billing|leads|me)/", "login"),
