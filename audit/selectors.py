@@ -109,7 +109,7 @@ def _read(
 ) -> TimelinePage:
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     cursor = Cursor.decode(before) if before else None
-    rows: list[Entry] = []
+    rows: list[tuple] = []
     for source, branches in zip(sources, branches_per_source, strict=True):
         if not branches:
             continue
@@ -123,13 +123,14 @@ def _read(
             filters.append(_after_cursor(source, cursor))
         # One query per source (+1 row to know whether an older page exists).
         page = _page_of(source, branches, filters=filters, limit=page_size + 1)
-        rows += [source.describe(obj) for obj in page]
-    rows.sort(key=lambda e: (e.at, e.rank, e.pk), reverse=True)
-    entries = rows[:page_size]
+        rows += [(getattr(obj, at), source.rank, obj.pk, source, obj) for obj in page]
+    rows.sort(key=lambda row: row[:3], reverse=True)
+    # Only the rows shown are described (links, labels): up to a page per source is read, one page is kept.
+    entries = [source.describe(obj) for *_, source, obj in rows[:page_size]]
     next_cursor = None
     if len(rows) > page_size:
-        last = entries[-1]
-        next_cursor = Cursor(at=last.at, rank=last.rank, pk=last.pk).encode()
+        at, rank, pk = rows[page_size - 1][:3]
+        next_cursor = Cursor(at=at, rank=rank, pk=pk).encode()
     return TimelinePage(entries=entries, next_cursor=next_cursor, kinds=kinds, available_kinds=available)
 
 
