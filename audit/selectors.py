@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -92,8 +93,15 @@ def _page_of(source: Source, branches: list[QuerySet], *, filters: list[Q], limi
     history holds."""
     order = (f"-{source.time_field}", "-pk")
     ids = [branch.filter(*filters).order_by(*order).values("pk")[:limit] for branch in branches]
-    union = ids[0].union(*ids[1:]) if len(ids) > 1 else ids[0]
-    return source.rows().filter(pk__in=union).order_by(*order)[:limit]
+    if len(ids) == 1:
+        return source.rows().filter(pk__in=ids[0]).order_by(*order)[:limit]
+    if connection.features.supports_slicing_ordering_in_compound:
+        return source.rows().filter(pk__in=ids[0].union(*ids[1:])).order_by(*order)[:limit]
+    # SQLite (the local demo) cannot LIMIT inside a UNION: each branch stays bounded inside its own IN instead.
+    either = Q(pk__in=ids[0])
+    for more in ids[1:]:
+        either |= Q(pk__in=more)
+    return source.rows().filter(either).order_by(*order)[:limit]
 
 
 def _read(

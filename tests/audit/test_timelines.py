@@ -323,3 +323,18 @@ def test_no_timeline_link_without_permission(client, case_world):
     body = client.get(f"/admin/cases/case/{case_world['case'].pk}/change/").content.decode()
     assert "/admin/audit/case/" not in body
     assert ">Timeline</a>" not in client.get("/admin/claims/claim/").content.decode()
+
+
+def test_without_union_support_the_branches_give_the_same_page(root, subscriber, other_subscriber, monkeypatch):
+    """SQLite (the local demo database) cannot LIMIT inside a UNION; the fallback must read the same rows."""
+    case = CaseFactory()
+    for i in range(4):
+        h.claim_event(case=case, when=h.at(i), to_user=subscriber)
+        h.claim_event(case=case, when=h.at(i + 10), action="released", from_user=subscriber, actor=other_subscriber)
+        h.claim_event(case=case, when=h.at(i + 20), to_user=other_subscriber, actor=subscriber)
+    union = timeline_for_user(user_id=subscriber.pk, viewer=root, kinds=["claim"], page_size=5)
+    monkeypatch.setattr(connection.features, "supports_slicing_ordering_in_compound", False)
+    fallback = timeline_for_user(user_id=subscriber.pk, viewer=root, kinds=["claim"], page_size=5)
+    assert [(e.kind, e.pk) for e in fallback.entries] == [(e.kind, e.pk) for e in union.entries]
+    assert fallback.next_cursor == union.next_cursor
+    assert len(union.entries) == 5 and union.entries[0].at == h.at(23)
