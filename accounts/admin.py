@@ -1,12 +1,14 @@
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts import services
 from accounts.models import User, UserEvent
+from audit.selectors import Subject
+from audit.views import timeline_url
 from claims.admin import release_all_claims
 
 ADMIN_CHANGE_REASON = "Changed in the user admin"
@@ -20,6 +22,7 @@ class UserAdmin(DjangoUserAdmin):
     list_editable = ["claim_limit"]
     actions = [release_all_claims]
     search_fields = ["email", "first_name", "last_name"]
+    list_per_page = 50  # bench/admin.py: rendering 100 rows is most of a page's time at 100,000 rows
     readonly_fields = ["date_joined", "last_login", "terms_version", "terms_accepted_at", "account_changes"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
@@ -80,6 +83,14 @@ class UserAdmin(DjangoUserAdmin):
             services.user_set_billing(
                 actor=request.user, user=obj, billing_active=wanted["billing_active"], reason=ADMIN_CHANGE_REASON
             )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        if object_id.isdigit():
+            extra_context["timeline_url"] = timeline_url(viewer=request.user, subject=Subject.USER, pk=int(object_id))
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))

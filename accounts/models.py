@@ -6,6 +6,9 @@ from django.db.models import Q
 
 from jsn.lib.models import AppendOnlyModel
 
+# Skip-trace contact data (names, phones, e-mails, mailing addresses) for staff in the support role.
+CONTACT_DATA_PERMISSION = "cases.view_contact_pii"
+
 
 def default_claim_limit() -> int:
     return settings.DEFAULT_CLAIM_LIMIT
@@ -38,6 +41,9 @@ class User(AbstractUser):
     class Role(models.TextChoices):
         SUBSCRIBER = "subscriber", "Subscriber"
         STAFF = "staff", "Staff"
+        # Back-office staff who answer customers: contact data stays masked unless they hold
+        # CONTACT_DATA_PERMISSION (the "Contact data access" group).
+        SUPPORT = "support", "Support (contact data masked)"
         ADMIN = "admin", "Admin"
 
     username = None
@@ -73,7 +79,7 @@ class User(AbstractUser):
         # Role and Django's admin flags describe one fact; keep them in step.
         if self.is_superuser:
             self.role = self.Role.ADMIN
-        if self.role in (self.Role.STAFF, self.Role.ADMIN):
+        if self.role in STAFF_ROLES:
             self.is_staff = True
         self.email = (self.email or "").lower()
         super().save(*args, **kwargs)
@@ -83,6 +89,14 @@ class User(AbstractUser):
         """Staff see every case unmasked."""
         return self.is_active and self.is_staff
 
+    @property
+    def contact_data_withheld(self) -> bool:
+        """True for support staff without CONTACT_DATA_PERMISSION: contacts are masked for them everywhere."""
+        return self.role == self.Role.SUPPORT and not self.has_perm(CONTACT_DATA_PERMISSION)
+
+
+# Roles that work in the back office: saving a user with one of them makes them staff (is_staff).
+STAFF_ROLES = frozenset({User.Role.STAFF, User.Role.SUPPORT, User.Role.ADMIN})
 
 IMMUTABLE_USER_EVENT = "User events are an immutable audit trail: they cannot be changed or deleted."
 

@@ -66,6 +66,9 @@ class DocumentOutputSerializer(serializers.Serializer):
 
 class CaseDetailOutputSerializer(CaseOutputSerializer):
     contact_summary = ContactSummarySerializer()
+    contacts_masked = serializers.BooleanField(
+        help_text="True when the contacts are withheld from you (not your case, or support staff without access)."
+    )
     contacts = ContactOutputSerializer(many=True, help_text="Empty unless you own the case.")
     documents = DocumentOutputSerializer(many=True)
 

@@ -30,6 +30,7 @@ LINK_SALT = "cases.documents.download-link"
 PDF = "application/pdf"
 
 ERR_NOT_OWNER = "Only the case's owner can download its documents. Claim the case to unlock them."
+ERR_CONTACT_DATA_WITHHELD = "Documents name the case's contacts, which the support role may not see without access."
 ERR_OTHER_USER = "This download link was issued to another account."
 ERR_EXPIRED = "This download link has expired. Ask for a new one from the case page."
 ERR_BAD_LINK = "This download link is not valid."
@@ -107,6 +108,15 @@ def _refuse(
     return DocumentRefused(status=status, code=reason, detail=detail, retry_after=retry_after)
 
 
+def _not_visible(user: Any, case: Case) -> tuple[str, str] | None:
+    """Why user may not have case's documents (reason, detail), or None when they may."""
+    if not masking.viewer_sees_sensitive(user, case):
+        return DocumentAccess.Reason.NOT_OWNER, ERR_NOT_OWNER
+    if not masking.viewer_sees_contacts(user, case):
+        return DocumentAccess.Reason.CONTACT_DATA_WITHHELD, ERR_CONTACT_DATA_WITHHELD
+    return None
+
+
 def document_link_create(*, user: User, document: Document, ip: str | None = None) -> DocumentLink:
     """A download link for user and document, valid for LINK_MAX_AGE. Raises DocumentRefused (logged)."""
     action = DocumentAccess.Action.LINK
@@ -123,15 +133,10 @@ def document_link_create(*, user: User, document: Document, ip: str | None = Non
             retry_after=retry_after,
         )
     case = Case.objects.only("id", "assigned_to_id").get(pk=document.case_id)
-    if not masking.viewer_sees_sensitive(user, case):
+    refusal = _not_visible(user, case)
+    if refusal is not None:
         raise _refuse(
-            action=action,
-            reason=DocumentAccess.Reason.NOT_OWNER,
-            status=403,
-            detail=ERR_NOT_OWNER,
-            user=user,
-            ip=ip,
-            document=document,
+            action=action, reason=refusal[0], status=403, detail=refusal[1], user=user, ip=ip, document=document
         )
     _log(action=action, reason=DocumentAccess.Reason.OK, user=user, document=document, ip=ip)
     token = signing.dumps({"u": user.pk, "d": document.pk}, salt=LINK_SALT)
@@ -192,8 +197,9 @@ def document_download(*, user: Any, token: str, ip: str | None) -> FileResponse:
     if document is None:
         raise _refuse(reason=DocumentAccess.Reason.NOT_FOUND, status=404, detail=ERR_NOT_FOUND, **refuse)
     # The ownership check at use: the case row as it is now, not as it was when the link was made.
-    if not masking.viewer_sees_sensitive(user, document.case):
-        raise _refuse(reason=DocumentAccess.Reason.NOT_OWNER, status=403, detail=ERR_NOT_OWNER, **refuse)
+    refusal = _not_visible(user, document.case)
+    if refusal is not None:
+        raise _refuse(reason=refusal[0], status=403, detail=refusal[1], **refuse)
     if not document.file:
         raise _refuse(reason=DocumentAccess.Reason.NO_FILE, status=404, detail=ERR_NO_FILE, **refuse)
     try:

@@ -59,6 +59,15 @@ def viewer_sees_sensitive(viewer: ViewerLike | None, case: CaseLike | Mapping[st
     return bool(viewer.is_staff) or (owner_id is not None and owner_id == viewer.pk)
 
 
+def viewer_sees_contacts(viewer: ViewerLike | None, case: CaseLike | Mapping[str, Any]) -> bool:
+    """Contacts (the skip trace), document titles and files: like the masked case fields, except that staff in the
+    support role see them only with the contact-data permission (`User.contact_data_withheld`), even on a case
+    they hold themselves."""
+    if not viewer_sees_sensitive(viewer, case):
+        return False
+    return not getattr(viewer, "contact_data_withheld", False)
+
+
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     word = singular if count == 1 else (plural_form or f"{singular}s")
     return f"{count} {word}"
@@ -115,11 +124,18 @@ def text_reveals(text: str, secrets: Iterable[str]) -> bool:
     return False
 
 
-def present_case(case: Any, *, visible: bool, contacts: Sequence[Any] | None = None) -> dict[str, Any]:
-    """The case's sensitive fields as a viewer may see them, plus the contact summary."""
+def present_case(
+    case: Any, *, visible: bool, contacts: Sequence[Any] | None = None, contacts_visible: bool | None = None
+) -> dict[str, Any]:
+    """The case's sensitive fields as a viewer may see them, plus the contact summary.
+
+    `contacts_visible` defaults to `visible`; it is narrower for support staff (see `viewer_sees_contacts`).
+    """
+    contacts_visible = visible if contacts_visible is None else (visible and contacts_visible)
     data: dict[str, Any] = {field: (field_of(case, field) if visible else None) for field in MASKED_CASE_FIELDS}
     data["is_masked"] = not visible
     if contacts is not None:
+        data["contacts_masked"] = not contacts_visible
         summary = summarise_contacts(contacts)
         data["contact_summary"] = summary
         data["contacts"] = (
@@ -131,7 +147,7 @@ def present_case(case: Any, *, visible: bool, contacts: Sequence[Any] | None = N
                 }
                 for c in contacts
             ]
-            if visible
+            if contacts_visible
             else []
         )
     return data

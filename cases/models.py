@@ -110,6 +110,10 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["case", "id"]
+        permissions = [
+            # Checked for staff in the support role only (accounts.models.CONTACT_DATA_PERMISSION).
+            ("view_contact_pii", "Can see contact data (names, phones, e-mails, mailing addresses)"),
+        ]
 
     def __str__(self) -> str:
         return f"Contact #{self.pk} of case #{self.case_id}"
@@ -172,6 +176,7 @@ class DocumentAccess(AppendOnlyModel):
         NO_FILE = "no_file", "No stored file"
         RATE_LIMITED = "rate_limited", "Rate limited"
         UNREADABLE = "unreadable", "File could not be prepared"
+        CONTACT_DATA_WITHHELD = "contact_data_withheld", "Support role without contact-data access"
 
     action = models.CharField(max_length=16, choices=Action.choices)
     result = models.CharField(max_length=16, choices=Result.choices)
@@ -205,6 +210,7 @@ class DocumentAccess(AppendOnlyModel):
         indexes = [
             models.Index(fields=["case", "created_at"], name="docaccess_case_time"),
             models.Index(fields=["user", "created_at"], name="docaccess_user_time"),
+            models.Index(fields=["created_at", "id"], name="docaccess_time"),  # the admin's newest-first list
         ]
 
     def __str__(self) -> str:

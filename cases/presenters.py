@@ -45,7 +45,9 @@ def case_for_viewer(case: Case | Mapping[str, Any], *, viewer: User, detail: boo
     data["is_mine"] = owner_id is not None and owner_id == viewer.pk
     data["is_claimable"] = data["status"] == Case.Status.OPEN and data["stage"] not in UNCLAIMABLE_STAGES
     contacts = list(case.contacts.all()) if detail else None
-    data.update(masking.present_case(case, visible=visible, contacts=contacts))
+    # Narrower than `visible` for support staff: document titles and files name the same people as the contacts.
+    contacts_visible = masking.viewer_sees_contacts(viewer, case) if detail else visible
+    data.update(masking.present_case(case, visible=visible, contacts=contacts, contacts_visible=contacts_visible))
     if detail:
         secrets = masking.sensitive_values(case, contacts or [])
         data["documents"] = [
@@ -54,11 +56,14 @@ def case_for_viewer(case: Case | Mapping[str, Any], *, viewer: User, detail: boo
                 "kind": doc.kind,
                 "kind_display": DOCUMENT_KIND_LABELS.get(doc.kind, doc.kind),
                 "title": masking.present_document_title(
-                    doc.title, kind_label=DOCUMENT_KIND_LABELS.get(doc.kind, doc.kind), visible=visible, secrets=secrets
+                    doc.title,
+                    kind_label=DOCUMENT_KIND_LABELS.get(doc.kind, doc.kind),
+                    visible=contacts_visible,
+                    secrets=secrets,
                 ),
                 "page_count": doc.page_count,
                 "size_bytes": doc.size_bytes,
-                "locked": not visible,
+                "locked": not contacts_visible,
             }
             for doc in case.documents.all()
         ]

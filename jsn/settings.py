@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "leads",
     "outbox",
     "backoffice",
+    "audit",  # last: its post_migrate creates groups from every other app's permissions
 ]
 
 MIDDLEWARE = [

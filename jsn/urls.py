@@ -42,6 +42,9 @@ urlpatterns = [
     # Control rooms that replace the admin's app index pages for billing and claims: before admin.site.urls.
     path("admin/billing/", include("billing.admin_urls")),
     path("admin/claims/", include("claims.admin_urls")),
+    # Audit timelines live under /admin/ and go through admin_view (staff only); listed first so the admin's
+    # catch-all app URLs do not swallow them.
+    path("admin/audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
     # dj-stripe's webhook endpoint: stripe/webhook/<uuid>/ (create it with `manage.py stripe_webhook_endpoint_create`).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),

@@ -21,6 +21,7 @@ DECISIONS: list[tuple[str, str]] = [
     (r"^accounts/(password/change|password/set|email)/$", "login"),
     (r"^accounts/", "public"),  # any other allauth flow page: allauth decides per view (checked below)
     (r"^admin/(billing|claims)/(export/)?$", "login"),  # the control rooms (staff only, checked in the S1 matrix)
+    (r"^admin/audit/(case|user)/", "login"),  # audit timelines: staff with the sources' view permissions
     (r"^admin/", "login"),
     (r"^api/v3/admin/(billing/invoices|claims$|users/)", "login"),  # the admin API's writes and lists (S1 matrix)
     (r"^api/v3/admin/(billing/summary|claims/stats|system/health)$", "login"),  # and staff only (S1 matrix)

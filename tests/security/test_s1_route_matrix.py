@@ -189,6 +189,9 @@ MATRIX: list[Row] = [
         expect(TO_LOGIN, TO_LOGIN, TO_LOGIN, {403}),
         post={"other": TO_LOGIN, "anonymous": TO_LOGIN},
     ),
+    # Audit timelines: staff without the audit sources' view permissions (the matrix's staff) get 403; with them,
+    # 200 (tests/audit/test_timelines.py). Subscribers go to the login like on every admin page.
+    Row(r"^admin/audit/(case/\{case_id\}|user/\{user_id\})/$", expect(TO_LOGIN, TO_LOGIN, TO_LOGIN, {403})),
     Row(r"^admin/login/$", expect({302, 403}, {302, 403}, TO_LOGIN, {200, 302, 403})),  # the site login decides
     Row(r"^admin/", ADMIN),
     Row(r"^static/", PUBLIC),
@@ -273,6 +276,7 @@ def world(make_case, subscriber, other_subscriber, staff_user):
 def concrete(route: str, world: dict) -> str:
     values = {
         "case_id": world["owned"].pk,
+        "user_id": world["owned"].assigned_to_id,
         "document_id": world["document"].pk,
         "token": world["token"] if route.startswith("cases/documents/download/") else "not-a-token",
         "uuid": "00000000-0000-0000-0000-000000000000",

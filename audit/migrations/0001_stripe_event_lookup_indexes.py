@@ -1,0 +1,35 @@
+"""Indexes on dj-stripe's event table for the audit timelines' lookups by the Stripe object and customer an event
+concerns (`data -> object -> id / customer`). Without them every timeline page scans every event ever received.
+
+PostgreSQL only (SQLite, the local demo database, has no such table sizes); built CONCURRENTLY so a live
+event table is not locked while the index builds.
+"""
+
+from django.db import migrations
+
+INDEXES = {
+    "audit_djstripe_event_object": "((data #>> '{object,id}'::text[])), djstripe_created",
+    "audit_djstripe_event_customer": "((data #>> '{object,customer}'::text[])), djstripe_created",
+}
+
+
+def create(apps, schema_editor) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name, columns in INDEXES.items():
+        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON djstripe_event ({columns})")
+
+
+def drop(apps, schema_editor) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name in INDEXES:
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+
+class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction
+
+    dependencies = [("djstripe", "0003_2_11")]
+
+    operations = [migrations.RunPython(create, drop, elidable=False)]
