@@ -15,17 +15,19 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import User, UserEvent
+from backoffice.models import JobRun
 from billing.models import BillingRun, BillingRunFailure, Invoice, PricingConfig, StripeDrift
 from cases.models import Case, DocumentAccess
 from claims.models import Claim, ClaimEvent
-from leads.models import Delivery, ImportSource, Lead, LeadEvent, PlzSubscription
+from leads.models import Delivery, ImportSource, Lead, LeadEvent, PlzCheckout, PlzSubscription
+from outbox.models import OutboxMessage
 from tests.audit import helpers as h
 from tests.factories import CaseFactory, ClaimFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = ("accounts", "cases", "claims", "billing", "leads", "audit")
+OUR_APPS = ("accounts", "cases", "claims", "billing", "leads", "audit", "outbox", "backoffice")
 _n = itertools.count(1)
 
 
@@ -82,6 +84,19 @@ ROW_BUILDERS: dict[type, Callable[[], object]] = {
         lead=(delivery := _delivery()).lead,
         delivery=delivery,
         subscription=_subscription(),
+    ),
+    UserEvent: lambda: UserEvent.objects.create(
+        user=_user(), actor=_user(), action=UserEvent.Action.CLAIM_LIMIT_SET, from_value="50", to_value="60"
+    ),
+    PlzCheckout: lambda: PlzCheckout.objects.create(user=_user(), plzs=f"{10000 + next(_n)}"),
+    OutboxMessage: lambda: OutboxMessage.objects.create(kind="claims.event_notices", payload={"event_ids": [1]}),
+    JobRun: lambda: JobRun.objects.create(
+        job="heartbeat",
+        task="jsn.tasks.heartbeat_task",
+        task_id=f"task-{next(_n)}",
+        trigger=JobRun.Trigger.choices[0][0],
+        status=JobRun.Status.choices[0][0],
+        requested_by=_user(),
     ),
 }
 
