@@ -33,7 +33,7 @@ TARGET_MS = 300.0
 USERS, CASES, CLAIMS = 2_000, 10_000, 100_000
 ADMIN_LOG_ENTRIES = 5_000
 HEAVY_USER_ID = 1  # holds every tenth claim: 10,000 claims, ~19,000 claim events
-OUR_APPS = ("accounts", "cases", "claims", "billing", "leads", "audit")
+OUR_APPS = ("accounts", "cases", "claims", "billing", "leads", "audit", "outbox", "backoffice")
 
 
 def _admin_db_url(url: str) -> str:
@@ -46,8 +46,12 @@ def ensure_database() -> None:
     target = urlsplit(ADMIN_URL).path.lstrip("/")
     with psycopg.connect(_admin_db_url(SOURCE_URL), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [target]).fetchone():
-            conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
-            print(f"created database {target} from {source}", flush=True)
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [source]).fetchone():
+                conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+                print(f"created database {target} from {source}", flush=True)
+            else:  # run on its own, before any other bench made the bench database: main() migrates it (minutes)
+                conn.execute(f'CREATE DATABASE "{target}"')
+                print(f"created an empty database {target}; migrating it", flush=True)
 
 
 ensure_database()
@@ -184,9 +188,9 @@ SEED_SQL = [
     SELECT lpad(to_hex(g), 64, '0'), 'leads/bench.pdf', 'lead-' || g || '.pdf', 20000, '',
         lpad((10000 + g % 2000)::text, 5, '0'), '[]', 'distributed', '', now() - g * interval '10 minutes'
     FROM generate_series(1, 5000) g""",
-    f"""INSERT INTO leads_delivery (position, due_at, status, attempts, message_id, last_error, created_at, updated_at,
-        subscriber_id, lead_id)
-    SELECT CASE WHEN k = 0 THEN 'first' ELSE 'other' END, now() - l * interval '10 minutes', 'sent', 1, '', '',
+    f"""INSERT INTO leads_delivery (position, due_at, status, attempts, message_id, provider_message_id, last_error,
+        created_at, updated_at, subscriber_id, lead_id)
+    SELECT CASE WHEN k = 0 THEN 'first' ELSE 'other' END, now() - l * interval '10 minutes', 'sent', 1, '', '', '',
         now() - l * interval '10 minutes', now(), 1 + (l * 4 + k) % {USERS}, l
     FROM generate_series(1, 5000) l, generate_series(0, 3) k""",
     f"""INSERT INTO leads_plzsubscription (plz, status, source, created_at, updated_at, user_id)
@@ -305,6 +309,7 @@ def pages(client: Client) -> list[tuple[str, str]]:
 
 def main() -> int:
     call_command("migrate", verbosity=0)  # the copy may predate a migration added since
+    call_command("collectstatic", interactive=False, verbosity=0)  # pages resolve static files through the manifest
     harness.print_header("bench/admin.py — the back office at 10,000 cases and 100,000 claims")
     if seeded():
         print("  data set present (reused)", flush=True)
