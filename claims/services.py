@@ -34,6 +34,7 @@ from billing.selectors import (
 )
 from cases.models import Case
 from claims.models import Claim, ClaimEvent
+from jsn.lib.postgresql.prepared import fetchone_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -332,11 +333,9 @@ def _single_claim_in_sql(case_ids: Sequence[int]) -> bool:
 
 # The function's name, so a test can point the service at a deliberately broken copy (C1 without the user lock).
 CLAIM_CASE_FUNCTION = "claims_claim_case"
-# One round trip, two statements: the wait cap (a local statement_timeout, as on the ORM path), then the claim.
-# Outside a transaction both run in one implicit transaction that commits when the function returns.
 _CLAIM_ONE_SQL = (
-    "SELECT set_config('statement_timeout', %s, true); "
-    "SELECT * FROM {function}(%s, %s, %s, %s, %s, %s, %s, %s, %s::integer[], %s, %s)"
+    "SELECT * FROM {function}(%s::bigint, %s::bigint, %s::timestamptz, %s::timestamptz, %s::date, %s::boolean,"
+    " %s::boolean, %s::bigint, %s::integer[], %s::integer, %s::text)"
 )
 _SQL_OUTCOMES = {
     "not_found": (Outcome.NOT_FOUND, NOT_FOUND, False),
@@ -370,7 +369,8 @@ class _GateFacts:
 
 def _claim_one_in_sql(*, user_id: int, case_ids: list[int]) -> ClaimResult:
     """`_claim_cases` for one case as one PostgreSQL function call (claims_claim_case): the same locks in the same
-    order (user, then case), the same decisions and writes, in one round trip instead of eight."""
+    order (user, then case), the same decisions and writes, in one round trip instead of eight. When another
+    transaction holds the case, the function writes nothing and the ORM path below queues for it (CLAIM_WAIT_MS)."""
     from billing import stripe_gateway
 
     (case_id,) = case_ids
@@ -382,7 +382,6 @@ def _claim_one_in_sql(*, user_id: int, case_ids: list[int]) -> ClaimResult:
     for _attempt in range(2):
         pricing_id, prices = _pricing_guess[0]
         params = [
-            f"{CLAIM_WAIT_MS}ms",
             user_id,
             case_id,
             now,
@@ -395,11 +394,10 @@ def _claim_one_in_sql(*, user_id: int, case_ids: list[int]) -> ClaimResult:
             settings.DEFAULT_DAILY_PRICE_CENTS,
             settings.DEFAULT_CURRENCY,
         ]
-        # Inside a caller's transaction, a savepoint: a refused lock must not poison the caller's transaction.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            cursor.nextset()  # past set_config's result to the function's row
-            row = cursor.fetchone()
+        # One statement: outside a transaction it is its own, committed when the function returns. Inside a
+        # caller's transaction, a savepoint, so an error undoes the call alone.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            row = fetchone_prepared(sql, params)
         (outcome, claim_id, active, limit, billing_active, overdue, has_card, active_pricing_id, price, currency,
          version, score, status, stage, _owner_id, state, county, city, zip_code, street) = row  # fmt: skip
         if outcome != "reprice":
@@ -407,7 +405,7 @@ def _claim_one_in_sql(*, user_id: int, case_ids: list[int]) -> ClaimResult:
         _pricing_guess[0] = _pricing_for(active_pricing_id)  # another version is active now: price with it, again
     else:
         return _claim_cases(user_id=user_id, case_ids=case_ids)  # pricing changed twice in a row: the ORM path
-    if outcome == "user_busy":  # another claim of this user is running: queue for the user row on the ORM path
+    if outcome == "case_busy":  # another transaction holds the case: the ORM path queues for it under its cap
         return _claim_cases(user_id=user_id, case_ids=case_ids)
     if outcome == "no_user":
         raise User.DoesNotExist(f"User {user_id} does not exist.")

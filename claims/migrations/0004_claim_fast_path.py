@@ -8,9 +8,13 @@ The same steps, in the same order and with the same outcomes, as the ORM path in
 lock the user row (with the payment gate's facts), lock the case (with the user's active-claim count, counted
 after the user lock was granted), decide, then write the claim with its frozen price, the case's owner and the
 audit event. Each statement in a PL/pgSQL function takes its own snapshot (READ COMMITTED), exactly as the ORM
-path's separate statements do. The caller caps the whole call with a local statement_timeout (CLAIM_WAIT_MS), as
-the ORM path caps every statement after the user lock; the user lock itself never waits here: when another claim
-of the same user holds it, the function answers `user_busy` and the caller takes the ORM path, which waits for it.
+path's separate statements do.
+
+Waiting is the ORM path's too. The user lock queues like the ORM path's first statement (bounded per wait by the
+connection's lock_timeout, DB_LOCK_TIMEOUT_MS). The case lock does not queue: when another transaction holds the
+case, the function answers `case_busy` without writing and the caller takes the ORM path, whose case lock waits
+under CLAIM_WAIT_MS as a whole (C4). Two claims on one case at the same moment are rare; the uncontended claim is
+one statement.
 
 Prices stay Python's (billing.pricing): the caller passes the table of daily prices for scores 0–100 under the
 pricing version it believes active; the function reads which version is active *after* taking the locks and
@@ -75,12 +79,9 @@ BEGIN
       INTO u
       FROM accounts_user usr
      WHERE usr.id = p_user_id
-       FOR UPDATE OF usr SKIP LOCKED;  -- the user lock
+       FOR UPDATE OF usr;  -- the user lock
     IF NOT FOUND THEN
-        -- Another claim of this user holds the row (or there is no such user): the caller takes the ORM path,
-        -- which queues for the user row as always. Waiting here would put that wait under the call's cap.
-        o_outcome := CASE WHEN EXISTS (SELECT 1 FROM accounts_user WHERE id = p_user_id)
-                          THEN 'user_busy' ELSE 'no_user' END;
+        o_outcome := 'no_user';
         RETURN NEXT;
         RETURN;
     END IF;
@@ -104,8 +105,13 @@ BEGIN
       INTO c
       FROM cases_case cs
      WHERE cs.id = p_case_id
-       FOR UPDATE OF cs;
+       FOR UPDATE OF cs SKIP LOCKED;
     IF NOT FOUND THEN
+        IF EXISTS (SELECT 1 FROM cases_case WHERE id = p_case_id) THEN
+            o_outcome := 'case_busy';  -- another transaction holds the case: the caller takes the ORM path
+            RETURN NEXT;
+            RETURN;
+        END IF;
         SELECT count(*) INTO n_active FROM claims_claim cl WHERE cl.user_id = p_user_id AND cl.status = 'active';
         o_outcome := 'not_found';
         o_active_claims := n_active;

@@ -8,14 +8,17 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from jsn.lib.postgresql.prepared import fetchone_prepared
+
 
 class TokenAuthentication(authentication.TokenAuthentication):
     """`Authorization: Token <key>`, exactly as DRF's, looked up with one precompiled statement.
 
     DRF builds `Token.objects.select_related("user").get(key=…)` through the ORM on every API request; compiling
     that query cost about as much CPU as the rest of a claim. The statement here is built once per process from the
-    models' own columns (every concrete field of the user, so `request.user` is a complete row) and the objects are
-    made with `from_db`, as the ORM would. Same answers: "Invalid token." / "User inactive or deleted." (401)."""
+    models' own columns (every concrete field of the user, so `request.user` is a complete row), prepared once per
+    connection on PostgreSQL, and the objects are made with `from_db`, as the ORM would. Same refusals as DRF's:
+    "Invalid token." / "User inactive or deleted."."""
 
     _sql: str | None = None
     _user_fields: tuple[str, ...] = ()
@@ -39,9 +42,12 @@ class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
         sql = self._statement()
         db = router.db_for_read(Token)
-        with connections[db].cursor() as cursor:
-            cursor.execute(sql, [key])
-            row = cursor.fetchone()
+        if connections[db].vendor == "postgresql":
+            row = fetchone_prepared(sql, [key], using=db)  # prepared once per connection
+        else:
+            with connections[db].cursor() as cursor:
+                cursor.execute(sql, [key])
+                row = cursor.fetchone()
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         user = get_user_model().from_db(db, self._user_fields, row[1:])

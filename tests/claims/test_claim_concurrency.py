@@ -148,7 +148,7 @@ def claim_function_copy() -> Any:
             definition = cursor.fetchone()[0]
         edits = [("public.claims_claim_case(", f"public.{name}(")]
         if not user_lock:
-            edits.append(("       FOR UPDATE OF usr SKIP LOCKED;  -- the user lock", ";  -- the user lock, removed"))
+            edits.append(("       FOR UPDATE OF usr;  -- the user lock", ";  -- the user lock, removed"))
         if widen:
             edits.append(("    -- 3. The price", "    PERFORM pg_sleep(0.005);\n    -- 3. The price"))
         for old, new in edits:
@@ -272,14 +272,11 @@ def test_c2_deterministic_interleave_one_winner_loser_gets_409(monkeypatch, clai
     while "contender" not in pids:
         time.sleep(0.005)
     waiting = wait_until_waiting_on_lock(pids["contender"])
+    # Thread 2 is queued behind thread 1's row lock on the case. On PostgreSQL's one-round-trip path the claim
+    # function found the case held, wrote nothing and handed over to the ORM path, which queues for it.
     assert blocking_pids(pids["contender"]) == [pids["holder"]]
-    if claim_path == "orm":
-        assert "FOR UPDATE" in waiting["query"]  # thread 2 is queued behind thread 1's row lock
-    else:
-        # One statement, so the query text does not say which lock: its own user row was free, so the function
-        # went on to the case (it holds FOR UPDATE's lock on the table) and queues behind thread 1's row lock.
-        assert "claims_claim_case(" in waiting["query"]
-        assert ("cases_case", "RowShareLock", True) in relation_locks(pids["contender"])
+    assert "FOR UPDATE" in waiting["query"] and "cases_case" in waiting["query"]
+    assert ("cases_case", "RowShareLock", True) in relation_locks(pids["contender"])
     release.set()
     t1.join()
     t2.join()
@@ -314,10 +311,15 @@ def test_c2_same_user_second_claim_waits_on_the_user_row_and_hits_the_limit(monk
         time.sleep(0.005)
     waiting = wait_until_waiting_on_lock(pids["contender"])
     assert blocking_pids(pids["contender"]) == [pids["holder"]]
-    # The user row, not the (different) case, serialises them. On PostgreSQL's one-round-trip path the claim
-    # function finds the user row locked, writes nothing and hands over to the ORM path, which queues for it.
-    assert "accounts_user" in waiting["query"] and "FOR UPDATE" in waiting["query"]
-    assert not any(table == "cases_case" for table, _, _ in relation_locks(pids["contender"]))
+    # The user row, not the (different) case, serialises them: the contender holds no lock on cases_case yet.
+    assert blocking_pids(pids["contender"]) == [pids["holder"]]
+    locks = relation_locks(pids["contender"])
+    assert ("accounts_user", "RowShareLock", True) in locks
+    assert not any(table == "cases_case" for table, _, _ in locks), locks
+    if claim_path == "orm":
+        assert "accounts_user" in waiting["query"] and "FOR UPDATE" in waiting["query"]
+    else:  # the claim function's first statement, which locks the user row
+        assert "claims_claim_case(" in waiting["query"]
     release.set()
     t1.join()
     t2.join()

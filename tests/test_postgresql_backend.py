@@ -1,5 +1,6 @@
-"""The database backend's health check (jsn.lib.postgresql): no round trip for a quiet connection, and a connection
-the server ended is replaced before the request's first query instead of failing it."""
+"""jsn.lib.postgresql: the backend's health check (no round trip for a quiet connection; a connection the server
+ended is replaced before the request's first query instead of failing it) and prepared statements that behave as
+Django's cursor does (logged, errors as Django's exceptions, a broken atomic block refused)."""
 
 import time
 
@@ -49,3 +50,32 @@ def test_a_connection_the_server_ended_is_replaced_at_the_next_request():
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != old_pid
+
+
+def test_a_prepared_statement_is_logged_and_answers_like_the_cursor():
+    from django.test.utils import CaptureQueriesContext
+
+    from jsn.lib.postgresql.prepared import fetchone_prepared
+
+    with CaptureQueriesContext(connection) as ctx:
+        for n in range(3):  # prepared on the first call, reused after
+            assert fetchone_prepared("SELECT %s::int + 1, %s::text", [n, "x"]) == (n + 1, "x")
+        assert fetchone_prepared("SELECT 1 WHERE false", []) is None
+    assert len(ctx.captured_queries) == 4
+    assert ctx.captured_queries[0]["sql"] == "SELECT %s::int + 1, %s::text -- (0, 'x')"
+
+
+def test_prepared_statement_errors_are_djangos_and_a_broken_atomic_block_is_refused():
+    from django.db import IntegrityError, transaction
+    from django.db.transaction import TransactionManagementError
+
+    from jsn.lib.postgresql.prepared import fetchone_prepared
+
+    not_null = "INSERT INTO accounts_user (id) VALUES (%s)"
+    with pytest.raises(IntegrityError):  # psycopg's NotNullViolation, as Django's exception
+        fetchone_prepared(not_null, [None])
+    with transaction.atomic():
+        with pytest.raises(IntegrityError), transaction.atomic(savepoint=False):
+            fetchone_prepared(not_null, [None])
+        with pytest.raises(TransactionManagementError):  # as Django's cursor refuses it
+            fetchone_prepared("SELECT 1", [])
