@@ -226,7 +226,7 @@ if env.str("STRIPE_API_HOST", default=""):
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "jsn.lib.auth.SessionAuthentication",  # DRF's, skipped without a session cookie
         "jsn.lib.auth.TokenAuthentication",  # DRF's, with a precompiled lookup
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -1,7 +1,14 @@
 """OpenAPI generation tweaks."""
 
+from drf_spectacular.authentication import SessionScheme as SpectacularSessionScheme
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework.serializers import BaseSerializer
+
+
+class SessionScheme(SpectacularSessionScheme):
+    """Documents jsn.lib.auth.SessionAuthentication as drf-spectacular documents DRF's (cookieAuth)."""
+
+    target_class = "jsn.lib.auth.SessionAuthentication"
 
 
 class AutoSchema(SpectacularAutoSchema):

@@ -1,11 +1,12 @@
-"""API token authentication (jsn.lib.auth.TokenAuthentication): DRF's answers, one precompiled statement."""
+"""API authentication (jsn.lib.auth): DRF's session and token authentication with the same answers, the token
+looked up with one precompiled statement, the session left alone when the request carries no session cookie."""
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
-from tests.factories import UserFactory
+from tests.factories import CaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -67,3 +68,31 @@ def test_every_refusal_reads_as_drfs_own_class_including_an_inactive_user():
             answers.append(str(refused.value.detail))
         assert answers[0] == answers[1], header  # word for word what DRF's own class says
     assert answers[-1] == "User inactive or deleted."
+
+
+def test_session_authentication_still_works_and_still_demands_csrf(subscriber):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(subscriber)
+    assert browser.get("/api/v3/claims/count").json()["claim_limit"] == subscriber.claim_limit
+    case = CaseFactory()
+    refused = browser.post(f"/api/v3/cases/{case.pk}/claim")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    browser.get("/cases/")  # the page sets the CSRF cookie, as a browser would get it
+    token = browser.cookies["csrftoken"].value
+    assert browser.post(f"/api/v3/cases/{case.pk}/claim", HTTP_X_CSRFTOKEN=token).status_code == 201
+
+
+def test_without_a_session_cookie_the_session_is_not_touched(api_client, subscriber, monkeypatch):
+    from django.contrib.sessions.backends.base import SessionBase
+
+    def no_session(*args, **kwargs):
+        raise AssertionError("the session was loaded for a request without a session cookie")
+
+    monkeypatch.setattr(SessionBase, "_get_session", no_session)
+    token = Token.objects.create(user=subscriber)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert api_client.get("/api/v3/claims/count").status_code == 200
+    api_client.credentials()
+    assert api_client.get("/api/v3/claims/count").status_code == 403  # anonymous, as before
