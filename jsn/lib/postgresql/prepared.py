@@ -18,6 +18,16 @@ from django.db import connections
 
 def fetchone_prepared(sql: str, params: Sequence[Any], *, using: str = "default") -> tuple[Any, ...] | None:
     """Run `sql` (%s placeholders, PostgreSQL only) as a prepared statement; its first row, or None."""
+    rows = _run(sql, params, using=using, one=True)
+    return rows[0] if rows else None
+
+
+def fetchall_prepared(sql: str, params: Sequence[Any], *, using: str = "default") -> list[tuple[Any, ...]]:
+    """Run `sql` (%s placeholders, PostgreSQL only) as a prepared statement; all its rows."""
+    return _run(sql, params, using=using, one=False)
+
+
+def _run(sql: str, params: Sequence[Any], *, using: str, one: bool) -> list[tuple[Any, ...]]:
     db = connections[using]
     db.close_if_health_check_failed()
     db.ensure_connection()
@@ -25,7 +35,11 @@ def fetchone_prepared(sql: str, params: Sequence[Any], *, using: str = "default"
     start = time.monotonic()
     with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
-        row = cursor.fetchone()
+        if one:
+            row = cursor.fetchone()
+            rows = [row] if row is not None else []
+        else:
+            rows = cursor.fetchall()
     if db.queries_logged:
         db.queries_log.append({"sql": f"{sql} -- {tuple(params)!r}", "time": f"{time.monotonic() - start:.3f}"})
-    return row
+    return rows
