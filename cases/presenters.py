@@ -87,3 +87,11 @@ def cases_for_viewer(rows: Iterable[Mapping[str, Any]], *, viewer: User) -> list
         data["is_masked"] = not visible
         out.append(data)
     return out
+
+
+def dollars(cents: int | None) -> str:
+    """An estimate in whole dollars for list pages ("$1,234"; "—" when unknown or zero), rounded as the template's
+    widthratio did (half to even)."""
+    if not cents:
+        return "—"
+    return f"${round(cents / 100):,}"

@@ -116,11 +116,15 @@ def case_list_rows(*, user: User, filters: CaseFilters, offset: int, limit: int)
 
 
 class CaseListPages:
-    """Slices of the case list for a paginator (`pages[offset:stop]`), one statement per slice."""
+    """Slices of the case list for a paginator (`pages[offset:stop]`), one statement per slice; `count()` for one
+    that shows totals (Django's Paginator)."""
 
     def __init__(self, *, user: User, filters: CaseFilters) -> None:
         self.user = user
         self.filters = filters
+
+    def count(self) -> int:
+        return case_list_for(user=self.user, filters=self.filters).count()
 
     def __getitem__(self, window: slice) -> list[dict[str, Any]]:
         start = window.start or 0

@@ -121,3 +121,24 @@ def test_pagination_parameters_share_one_remembered_check():
     fifth = check_case_filters(QueryDict("page=5&page_size=50&score_min=60&state=FL"), sees_everything=False)
     assert first is fifth
     assert check_case_filters(QueryDict("state=FL&score_min=60"), sees_everything=True) is not first
+
+
+@pytest.mark.parametrize("cents", [None, 0, 1, 49, 50, 150, 250, 99_999, 12_345_650, 35_000_000, 150_000_000_050])
+def test_the_list_pages_dollars_read_as_the_template_tags_did(cents):
+    from django.template import Context, Template
+
+    from cases.presenters import dollars
+
+    old = Template(
+        "{% load humanize %}{% if cents %}${% widthratio cents 100 1 as d %}{{ d|intcomma }}{% else %}—{% endif %}"
+    )
+    assert dollars(cents) == old.render(Context({"cents": cents}))
+
+
+def test_the_html_list_links_each_row_to_its_case(client, subscriber):
+    cases = CaseFactory.create_batch(3, estimated_value_cents=12_345_600)
+    client.force_login(subscriber)
+    body = client.get("/cases/").content.decode()
+    for case in cases:
+        assert f'<a href="/cases/{case.pk}/">' in body
+    assert "$123,456" in body

@@ -41,5 +41,7 @@ def _run(sql: str, params: Sequence[Any], *, using: str, one: bool) -> list[tupl
         else:
             rows = cursor.fetchall()
     if db.queries_logged:
-        db.queries_log.append({"sql": f"{sql} -- {tuple(params)!r}", "time": f"{time.monotonic() - start:.3f}"})
+        # "prepared" lets a benchmark replay the statement as the application ran it.
+        entry = {"sql": f"{sql} -- {tuple(params)!r}", "time": f"{time.monotonic() - start:.3f}"}
+        db.queries_log.append({**entry, "prepared": (sql, tuple(params))})
     return rows
