@@ -24,7 +24,7 @@ import psycopg
 SOURCE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jsn_bench")
 CLAIMS_URL = urlunsplit(urlsplit(SOURCE_URL)._replace(path=urlsplit(SOURCE_URL).path + "_claims"))
 MIN_CASES = 200_000  # the raw floor alone claims ~4,000 cases/s
-USERS = 40  # limit 250 each: room for 10,000 claims, far more than one run makes
+USERS = 200  # limit 250 each: room for 50,000 claims, more than one run makes
 TARGET_RATIO = 0.25
 TARGET_P99_MS = 100.0
 TARGET_QUERIES = 6
@@ -62,6 +62,10 @@ def fresh_database() -> None:
 
 fresh_database()
 os.environ["BENCH_DATABASE_URL"] = CLAIMS_URL
+# The per-user claim rate limit (claims/limits.py) still runs on every claim here, at the same cost; only its
+# ceiling is raised, because 40 bench users make thousands of claims an hour (and runs within the same hour share
+# the counters), far beyond what the default of 120 per user and hour allows. gunicorn inherits it.
+os.environ.setdefault("CLAIM_RATE_LIMIT_PER_HOUR", "1000000")
 
 from bench import harness  # noqa: E402
 
@@ -73,6 +77,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from accounts.models import User  # noqa: E402
 from accounts.services import terms_accept  # noqa: E402
 from cases.models import Case  # noqa: E402
+from claims import services  # noqa: E402
 from claims.services import Outcome, claim_cases  # noqa: E402
 
 
@@ -98,11 +103,23 @@ def case_slices(shares: Sequence[float]) -> list[list[int]]:
     return [ids[bounds[i] : bounds[i + 1]] for i in range(len(shares))]
 
 
+def user_of(worker: int, n: int, count: int, concurrency: int = harness.CONCURRENCY) -> int:
+    """Which of `count` users makes worker w's n-th claim: each worker cycles through its own users (w, w + 16, …),
+    so no two workers claim as the same user (their claims would queue on that user's row lock), and no user nears
+    the claim limit of 250 during a run."""
+    per_worker = max(1, count // concurrency)
+    return (worker + concurrency * (n % per_worker)) % count
+
+
 def picker(ids: Sequence[int], concurrency: int = harness.CONCURRENCY) -> Callable[[int, int], int]:
-    """Worker w's n-th case: every worker walks its own stripe of ids, so two workers never race on one case."""
+    """Worker w's next case: every worker walks its own stripe of ids, so two workers never race on one case, and
+    a later round (interleaved rounds reuse the operation) continues where the previous one stopped."""
+    taken = [0] * concurrency
 
     def pick(worker: int, n: int) -> int:
-        return ids[(n * concurrency + worker) % len(ids)]
+        k = taken[worker]
+        taken[worker] += 1
+        return ids[(k * concurrency + worker) % len(ids)]
 
     return pick
 
@@ -124,13 +141,13 @@ def raw_sql_operation(ids: Sequence[int], user_ids: Sequence[int]) -> Callable[[
 
 
 def http_post_operation(
-    port: int, ids: Sequence[int], headers_for: Callable[[int], dict[str, str]]
+    port: int, ids: Sequence[int], headers_for: Callable[[int, int], dict[str, str]]
 ) -> Callable[[int, int], str | None]:
     pick = picker(ids)
 
     def operation(worker: int, n: int) -> str | None:
         case_id = pick(worker, n)
-        extra = "".join(f"{k}: {v}\r\n" for k, v in headers_for(worker).items())
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers_for(worker, n).items())
         request = (
             f"POST /api/v3/cases/{case_id}/claim HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
             f"Content-Length: 0\r\n{extra}\r\n"
@@ -150,7 +167,7 @@ def service_operation(ids: Sequence[int], claimers: Sequence[User]) -> Callable[
     pick = picker(ids)
 
     def operation(worker: int, n: int) -> str | None:
-        result = claim_cases(user=claimers[worker % len(claimers)], case_ids=[pick(worker, n)])
+        result = claim_cases(user=claimers[user_of(worker, n, len(claimers))], case_ids=[pick(worker, n)])
         outcome = result.outcomes[0].outcome
         return None if outcome == Outcome.CLAIMED else f"outcome {outcome}"
 
@@ -158,11 +175,23 @@ def service_operation(ids: Sequence[int], claimers: Sequence[User]) -> Callable[
 
 
 def queries_per_claim(user: User, case_id: int) -> tuple[int, list[str]]:
-    """SQL statements one claim runs, not counting the transaction's BEGIN and COMMIT."""
+    """Round trips to PostgreSQL one claim makes (Django's captured queries), not counting BEGIN and COMMIT."""
     with CaptureQueriesContext(connection) as ctx:
         claim_cases(user=user, case_ids=[case_id])
-    statements = [q["sql"][:110] for q in ctx.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    statements = [q["sql"][:150] for q in ctx.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
     return len(statements), statements
+
+
+def orm_path_statements(user: User, case_id: int) -> list[str]:
+    """The same claim on the ORM path (what SQLite and bulk claims run): the six statements the function does."""
+    real = services._single_claim_in_sql
+    services._single_claim_in_sql = lambda case_ids: False
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            claim_cases(user=user, case_ids=[case_id])
+    finally:
+        services._single_claim_in_sql = real
+    return [q["sql"][:110] for q in ctx.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
 
 
 def main() -> int:
@@ -172,12 +201,20 @@ def main() -> int:
     user_ids = [u.pk for u in claimers]
     headers = [harness.token_header(u) for u in claimers]
     n_queries, statements = queries_per_claim(claimers[0], probe_ids[0])
+    orm_statements = orm_path_statements(claimers[0], probe_ids[1])
+    n_sent = sum(sql.count("; ") + 1 for sql in statements)
     connections.close_all()
 
     harness.print_header(f"claims: {Case.objects.count():,} cases, {USERS} users, {harness.CONCURRENCY} clients")
-    print(f"  SQL statements in one claim: {n_queries}")
+    print(f"  one claim (PostgreSQL fast path): {n_queries} round trip(s) carrying {n_sent} statement(s), BEGIN/COMMIT"
+          " implicit; inside claims_claim_case(): the ORM path's six statements")  # fmt: skip
     for sql in statements:
         print(f"    {sql}")
+    print(f"  the ORM path (SQLite, bulk claims): {len(orm_statements)} statements + BEGIN/COMMIT = "
+          f"{len(orm_statements) + 2} round trips")  # fmt: skip
+    for sql in orm_statements:
+        print(f"    {sql}")
+    print("  per API request add: the token lookup, and the connection health check (SELECT 1, CONN_HEALTH_CHECKS)")
 
     harness.print_header("raw SQL floor (conditional UPDATE, psycopg)")
     raw = harness.run_concurrent(
@@ -188,15 +225,23 @@ def main() -> int:
     harness.print_header("served by gunicorn")
     with harness.Gunicorn(ready_path="/bench/bare") as server:
         meter = harness.CpuMeter(server.worker_pids)
-        bare = harness.run_concurrent(
-            "bare Django JSON view (no DB)", harness.http_get_operation(server.port, ["/bench/bare"]), meter=meter
-        )
+        # Interleaved rounds (bare, API, bare, API…): load from other processes on a shared machine falls on both.
+        targets = [
+            ("bare", "bare Django JSON view (no DB)", harness.http_get_operation(server.port, ["/bench/bare"])),
+            (
+                "api",
+                "POST /api/v3/cases/{id}/claim",
+                http_post_operation(server.port, api_ids, lambda w, n: headers[user_of(w, n, len(headers))]),
+            ),
+        ]
+        parts: dict[str, list[harness.LoadResult]] = {key: [] for key, *_ in targets}
+        for _ in range(harness.ROUNDS):
+            for key, name, op in targets:
+                parts[key].append(
+                    harness.run_concurrent(name, op, meter=meter, duration=harness.DURATION / harness.ROUNDS)
+                )
+        bare, api = harness.merge_rounds(parts["bare"]), harness.merge_rounds(parts["api"])
         harness.print_result(bare)
-        api = harness.run_concurrent(
-            "POST /api/v3/cases/{id}/claim",
-            http_post_operation(server.port, api_ids, lambda w: headers[w % len(headers)]),
-            meter=meter,
-        )
         harness.print_result(api, floor=bare, unit="claims/s")
         rss = server.peak_worker_rss_mb()
 
@@ -209,7 +254,7 @@ def main() -> int:
     checks = {
         "api_vs_bare": ratio_bare >= TARGET_RATIO,
         "api_p99": api.p99_ms < TARGET_P99_MS,
-        "queries": n_queries <= TARGET_QUERIES,
+        "queries": n_sent <= TARGET_QUERIES and len(orm_statements) <= TARGET_QUERIES,
         "errors": api.errors == 0 and service.errors == 0,
     }
     harness.print_header("summary")
@@ -217,7 +262,8 @@ def main() -> int:
     print(f"  API p99       {api.p99_ms:6.1f} ms target < {TARGET_P99_MS:.0f} ms  {harness.verdict(checks['api_p99'])}")
     print(f"  API / raw SQL  {ratio_raw:6.1%}")
     print(f"  service / raw SQL {service.per_second / raw.per_second if raw.per_second else 0:6.1%}")
-    print(f"  SQL per claim  {n_queries}        target ≤ {TARGET_QUERIES}        {harness.verdict(checks['queries'])}")
+    print(f"  SQL per claim  {n_sent} statements in {n_queries} round trip   target ≤ {TARGET_QUERIES}"
+          f"  {harness.verdict(checks['queries'])}")  # fmt: skip
     print(
         f"  errors: API {api.errors}, service {service.errors}, raw {raw.errors}   {harness.verdict(checks['errors'])}"
     )
@@ -229,7 +275,7 @@ def main() -> int:
             "bare": bare.as_dict(),
             "api": api.as_dict(),
             "service": service.as_dict(),
-            "queries_per_claim": n_queries,
+            "queries_per_claim": {"round_trips": n_queries, "statements_sent": n_sent, "orm_path": len(orm_statements)},
             "ratios": {"api_vs_bare": ratio_bare, "api_vs_raw": ratio_raw},
             "checks": checks,
         },

@@ -33,6 +33,9 @@ RESULTS_DIR = BASE_DIR / "bench" / "results"
 GUNICORN = BASE_DIR / ".venv" / "bin" / "gunicorn"
 CONCURRENCY = 16
 WORKERS = 2
+# gunicorn's threads per worker: 1 is the sync worker (gunicorn's default and the Makefile's `web`); more selects the
+# gthread worker, whose threads overlap one request's database waits (commit fsync) with another's work.
+THREADS = max(1, int(os.environ.get("BENCH_GUNICORN_THREADS", "1")))
 DURATION = float(os.environ.get("BENCH_DURATION", "10"))  # measured seconds per target, split over the rounds
 # Targets compared with each other run interleaved (bare, api, html, bare, api, html…) so that load from other
 # processes on a shared machine falls on all of them alike.
@@ -435,9 +438,17 @@ def free_port() -> int:
 class Gunicorn:
     """gunicorn serving jsn.wsgi with the given settings on a free loopback port; a context manager."""
 
-    def __init__(self, *, settings_module: str = "bench.settings", workers: int = WORKERS, ready_path: str) -> None:
+    def __init__(
+        self,
+        *,
+        settings_module: str = "bench.settings",
+        workers: int = WORKERS,
+        threads: int = THREADS,
+        ready_path: str,
+    ) -> None:
         self.settings_module = settings_module
         self.workers = workers
+        self.threads = threads
         self.ready_path = ready_path
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -456,6 +467,7 @@ class Gunicorn:
                 "warning",
                 "--graceful-timeout",
                 "5",
+                *(["--threads", str(self.threads)] if self.threads > 1 else []),
             ],
             cwd=BASE_DIR,
             env=env,

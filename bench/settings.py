@@ -20,5 +20,5 @@ ROOT_URLCONF = "bench.urls"
 # The HTML page uses the manifest storage as in production; bin/bench collects into its own folder.
 STATIC_ROOT = BASE_DIR / "var" / "bench-static"
 
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise RuntimeError("Benchmarks run against PostgreSQL only (BENCH_DATABASE_URL).")

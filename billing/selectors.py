@@ -46,6 +46,25 @@ def pricing_quote_for(*, score: int) -> PriceQuote:
     )
 
 
+# Pricing versions are never edited (a change publishes a new row), so a version's table of prices never goes stale.
+_PRICE_TABLES: dict[int, tuple[int, ...]] = {}
+
+
+def price_table_for(*, config_id: int) -> tuple[int, ...]:
+    """The daily price in cents for every score 0–100 under one pricing version (index = score).
+
+    The claims fast path passes this to PostgreSQL, which checks under the claim's locks that this version is
+    still the active one; the prices themselves are always billing.pricing's."""
+    table = _PRICE_TABLES.get(config_id)
+    if table is None:
+        rule = PricingConfig.objects.get(pk=config_id).rule()
+        table = tuple(pricing.price_for(rule, score) for score in range(pricing.MIN_SCORE, pricing.MAX_SCORE + 1))
+        if len(_PRICE_TABLES) > 64:
+            _PRICE_TABLES.clear()
+        _PRICE_TABLES[config_id] = table
+    return table
+
+
 def invoice_list_for(*, user: User) -> QuerySet[Invoice]:
     """A user's own invoices, newest first, with their line count."""
     return Invoice.objects.filter(user=user).annotate(line_count=Count("lines")).order_by("-invoice_date", "-id")
@@ -143,6 +162,7 @@ __all__ = [
     "invoice_detail_for",
     "invoice_list_for",
     "month_totals_for",
+    "price_table_for",
     "pricing_quote_for",
     "tomorrow_charge_for",
 ]
@@ -165,6 +185,11 @@ class PaymentGate:
     fix_url: str
 
 
+def payment_gate_cutoff() -> date:
+    """An invoice that failed and fell due before this day gates new claims (PAYMENT_GRACE_DAYS of grace)."""
+    return billing_today() - timedelta(days=settings.PAYMENT_GRACE_DAYS)
+
+
 def payment_gate_annotations() -> dict[str, Any]:
     """Columns for a query on User that tell the gate's facts, so the claim path learns them in the statement
     that locks the user (its budget is six statements). Local reads: our invoices, the mirrored Stripe customer."""
@@ -172,7 +197,7 @@ def payment_gate_annotations() -> dict[str, Any]:
 
     from billing import stripe_gateway
 
-    cutoff = billing_today() - timedelta(days=settings.PAYMENT_GRACE_DAYS)
+    cutoff = payment_gate_cutoff()
     overdue = Invoice.objects.filter(user_id=OuterRef("pk"), status=Invoice.Status.FAILED, due_date__lt=cutoff)
     columns: dict[str, Any] = {"gate_overdue": Subquery(overdue.order_by("due_date").values("number")[:1])}
     if stripe_gateway.is_enabled():

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
+from typing import Any
 
 from django import forms
 from django.http import QueryDict
@@ -46,7 +48,7 @@ class CaseFilterForm(forms.Form):
         return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class CaseFilters:
     state: str = ""
     county: str = ""
@@ -87,3 +89,44 @@ def parse_case_filters(params: QueryDict, *, sees_everything: bool) -> ParsedFil
         cleaned = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
         filters = CaseFilters(**cleaned)
     return ParsedFilters(filters=filters, form=form, refused=refused, unknown=unknown)
+
+
+@dataclass(frozen=True)
+class CheckedFilters:
+    """What the API needs of ParsedFilters (no form object), safe to share between requests."""
+
+    filters: CaseFilters
+    refused: tuple[str, ...]
+    unknown: tuple[str, ...]
+    refused_detail: str
+    errors: dict[str, Any] | None  # the form's errors as JSON data when invalid
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused and not self.unknown and self.errors is None
+
+
+def check_case_filters(params: QueryDict, *, sees_everything: bool) -> CheckedFilters:
+    """parse_case_filters for the API, remembered per distinct set of filter parameters: the pages of one filter, and
+    the popular filters, parse once per process (a Django form costs a deep copy of its fields per request).
+
+    The answer depends on nothing but the parameters (pagination keys aside) and the viewer's staff flag; messages
+    are stored as text in the site's one language."""
+    key = tuple((k, tuple(params.getlist(k))) for k in sorted(params) if k not in NON_FILTER_KEYS)
+    return _checked(key, sees_everything)
+
+
+@lru_cache(maxsize=512)
+def _checked(key: tuple[tuple[str, tuple[str, ...]], ...], sees_everything: bool) -> CheckedFilters:
+    params = QueryDict(mutable=True)
+    for name, values in key:
+        params.setlist(name, list(values))
+    parsed = parse_case_filters(params, sees_everything=sees_everything)
+    valid = parsed.form.is_valid()
+    return CheckedFilters(
+        filters=parsed.filters,
+        refused=tuple(parsed.refused),
+        unknown=tuple(parsed.unknown),
+        refused_detail=str(parsed.form.non_field_errors()[0]) if parsed.refused else "",
+        errors=None if valid else parsed.form.errors.get_json_data(),
+    )

@@ -5,7 +5,7 @@ the rule lives in one place. A masked value is replaced by None; only its presen
 ("3 phones on file").
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,10 +53,17 @@ def field_of(case: Any, name: str) -> Any:
 
 def viewer_sees_sensitive(viewer: ViewerLike | None, case: CaseLike | Mapping[str, Any]) -> bool:
     """Owners (the active claim's user) and active staff see everything; everyone else sees masks."""
+    return sensitive_visibility(viewer)(field_of(case, "assigned_to_id"))
+
+
+def sensitive_visibility(viewer: ViewerLike | None) -> Callable[[int | None], bool]:
+    """viewer_sees_sensitive for many cases: the viewer's side decided once; the answer for a case's owner id."""
     if viewer is None or viewer.pk is None or not viewer.is_active:
-        return False
-    owner_id = field_of(case, "assigned_to_id")
-    return bool(viewer.is_staff) or (owner_id is not None and owner_id == viewer.pk)
+        return lambda owner_id: False
+    if viewer.is_staff:
+        return lambda owner_id: True
+    viewer_id = viewer.pk
+    return lambda owner_id: owner_id is not None and owner_id == viewer_id
 
 
 def viewer_sees_contacts(viewer: ViewerLike | None, case: CaseLike | Mapping[str, Any]) -> bool:

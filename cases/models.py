@@ -53,6 +53,7 @@ class Case(models.Model):
         on_delete=models.PROTECT,
         related_name="assigned_cases",
         help_text="The owner through an active claim; kept in step by the claims services.",
+        db_index=False,  # Meta's case_assigned_to covers it; a second index costs every claim and release a write
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=64, blank=True)

@@ -15,7 +15,8 @@ class Claim(models.Model):
         REASSIGNED = "reassigned", "Reassigned"
 
     case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="claims")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="claims")
+    # db_index off: claim_user_status (user, status) serves every lookup by user, and one index less to write per claim.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="claims", db_index=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     claimed_at = models.DateTimeField()
     released_at = models.DateTimeField(null=True, blank=True)
@@ -84,7 +85,8 @@ class ClaimEvent(AppendOnlyModel):
         db_index=False,
         help_text="Empty when the system acted (e.g. expiry).",
     )
-    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="claim_events")
+    # db_index off: claimevent_case_time (case, created_at) serves every lookup by case.
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="claim_events", db_index=False)
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="events")
     from_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False

@@ -3,10 +3,14 @@
 Lock order, everywhere: the user row whose claim limit is at stake, then cases in id order. Locking only the
 case stops double owners but not a user's limit (RELIABILITY.md measured 6 users over their limit with
 case locks alone). The partial unique index `claim_one_active_per_case` is the backstop under all of it.
+
+Claiming one case on PostgreSQL is one round trip: `claims_claim_case()` (migration claims 0004) runs the same
+steps as `_claim_cases` below, which stays the path for bulk claims and for SQLite. Tests run both.
 """
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,9 +23,18 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import TermsNotAccepted, terms_require_current
-from billing.selectors import PriceQuote, payment_gate_annotations, payment_gate_from, pricing_quote_for
+from billing.models import PricingConfig
+from billing.selectors import (
+    PriceQuote,
+    payment_gate_annotations,
+    payment_gate_cutoff,
+    payment_gate_from,
+    price_table_for,
+    pricing_quote_for,
+)
 from cases.models import Case
 from claims.models import Claim, ClaimEvent
+from jsn.lib.postgresql.prepared import fetchone_prepared
 from outbox.services import outbox_enqueue_many
 
 logger = logging.getLogger(__name__)
@@ -210,14 +223,15 @@ def claim_cases(*, user: User, case_ids: Sequence[int]) -> ClaimResult:
         terms_require_current(user=user)
     except TermsNotAccepted as exc:
         raise ClaimError(exc.code, str(exc)) from None
+    claim = _claim_one_in_sql if _single_claim_in_sql(case_ids) else _claim_cases
     try:
-        return _claim_cases(user_id=user.pk, case_ids=case_ids)
+        return claim(user_id=user.pk, case_ids=case_ids)
     except IntegrityError:
         # Only reachable when an active claim was inserted around the services (they hold the case lock):
         # run once more; the Exists() check below now sees that claim and reports `already_claimed`.
         logger.warning("claim_cases: unique active-claim conflict, retrying once", exc_info=True)
         try:
-            return _claim_cases(user_id=user.pk, case_ids=case_ids)
+            return claim(user_id=user.pk, case_ids=case_ids)
         except IntegrityError as exc:
             raise ClaimError("conflict", CONFLICT) from exc
         except OperationalError as exc:
@@ -315,6 +329,119 @@ def _claim_cases(*, user_id: int, case_ids: list[int]) -> ClaimResult:
         active_claims=active + len(claims),
         claim_limit=user.claim_limit,
     )
+
+
+def _single_claim_in_sql(case_ids: Sequence[int]) -> bool:
+    """One case on PostgreSQL: the whole claim is one round trip (migration claims 0004). Bulk claims, and every
+    claim on SQLite, take the ORM path below; both keep the same locks, order, outcomes and errors."""
+    return len(case_ids) == 1 and connection.vendor == "postgresql"
+
+
+# The function's name, so a test can point the service at a deliberately broken copy (C1 without the user lock).
+CLAIM_CASE_FUNCTION = "claims_claim_case"
+_CLAIM_ONE_SQL = (
+    "SELECT * FROM {function}(%s::bigint, %s::bigint, %s::timestamptz, %s::timestamptz, %s::date, %s::boolean,"
+    " %s::boolean, %s::bigint, %s::integer[], %s::integer, %s::text)"
+)
+_SQL_OUTCOMES = {
+    "not_found": (Outcome.NOT_FOUND, NOT_FOUND, False),
+    "already_mine": (Outcome.ALREADY_CLAIMED, ALREADY_YOURS, True),
+    "already_claimed": (Outcome.ALREADY_CLAIMED, ALREADY_CLAIMED, False),
+    "not_claimable": (Outcome.NOT_CLAIMABLE, NOT_CLAIMABLE, False),
+}
+# The pricing version (config id) active at this process's last claim, and its prices as an array literal.
+_pricing_guess: list[tuple[int | None, str | None]] = [(None, None)]
+
+
+def _pricing_for(config_id: int | None) -> tuple[int | None, str | None]:
+    if config_id is None:
+        return None, None
+    try:
+        prices = price_table_for(config_id=config_id)
+    except PricingConfig.DoesNotExist:  # gone since (only a test database loses versions): guess "none"
+        return None, None
+    return config_id, "{" + ",".join(map(str, prices)) + "}"
+
+
+class _GateFacts:
+    """The payment gate's facts as the claim function read them under the user lock, for payment_gate_from."""
+
+    def __init__(self, *, billing_active: bool, gate_overdue: str | None, gate_has_card: bool | None) -> None:
+        self.billing_active = billing_active
+        self.gate_overdue = gate_overdue
+        if gate_has_card is not None:  # None: Stripe is off, no card is needed (payment_gate_annotations)
+            self.gate_has_card = gate_has_card
+
+
+def _claim_one_in_sql(*, user_id: int, case_ids: list[int]) -> ClaimResult:
+    """`_claim_cases` for one case as one PostgreSQL function call (claims_claim_case): the same locks in the same
+    order (user, then case), the same decisions and writes, in one round trip instead of eight. When another
+    transaction holds the case, the function writes nothing and the ORM path below queues for it (CLAIM_WAIT_MS)."""
+    from billing import stripe_gateway
+
+    (case_id,) = case_ids
+    now = timezone.now()
+    check_card = stripe_gateway.is_enabled()
+    sql = _CLAIM_ONE_SQL.format(function=CLAIM_CASE_FUNCTION)
+    expires_at = claim_expires_at(claimed_at=now)
+    gate_cutoff = payment_gate_cutoff()
+    for _attempt in range(2):
+        pricing_id, prices = _pricing_guess[0]
+        params = [
+            user_id,
+            case_id,
+            now,
+            expires_at,
+            gate_cutoff,
+            check_card,
+            settings.STRIPE_LIVE_MODE,
+            pricing_id,
+            prices,
+            settings.DEFAULT_DAILY_PRICE_CENTS,
+            settings.DEFAULT_CURRENCY,
+        ]
+        # One statement: outside a transaction it is its own, committed when the function returns. Inside a
+        # caller's transaction, a savepoint, so an error undoes the call alone.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            row = fetchone_prepared(sql, params)
+        (outcome, claim_id, active, limit, billing_active, overdue, has_card, active_pricing_id, price, currency,
+         version, score, status, stage, _owner_id, state, county, city, zip_code, street) = row  # fmt: skip
+        if outcome != "reprice":
+            break
+        _pricing_guess[0] = _pricing_for(active_pricing_id)  # another version is active now: price with it, again
+    else:
+        return _claim_cases(user_id=user_id, case_ids=case_ids)  # pricing changed twice in a row: the ORM path
+    if outcome == "case_busy":  # another transaction holds the case: the ORM path queues for it under its cap
+        return _claim_cases(user_id=user_id, case_ids=case_ids)
+    if outcome == "no_user":
+        raise User.DoesNotExist(f"User {user_id} does not exist.")
+    if outcome == "payment_required":
+        gate = payment_gate_from(
+            user=_GateFacts(billing_active=billing_active, gate_overdue=overdue, gate_has_card=has_card)
+        )
+        if gate is None:  # cannot happen while the function mirrors payment_gate_from; never claim past a gate
+            raise RuntimeError("claims_claim_case refused a payment gate that billing.selectors would not.")
+        raise PaymentRequired(gate.code, gate.detail, gate.fix_url)
+    claims: list[Claim] = []
+    if outcome == "claimed":
+        case = Case(
+            id=case_id, score=score, status=status, stage=stage, assigned_to_id=user_id, assigned_at=now,
+            state=state, county=county, city=city, zip_code=zip_code, street=street,
+        )  # fmt: skip
+        claim = Claim(
+            id=claim_id, case_id=case_id, user_id=user_id, status=Claim.Status.ACTIVE, claimed_at=now,
+            expires_at=expires_at, score_at_claim=score, daily_price_cents=price, currency=currency,
+            pricing_version=version,
+        )  # fmt: skip
+        claim.case = case
+        claims.append(claim)
+        result = CaseOutcome(case_id, Outcome.CLAIMED, CLAIMED, claim_id, mine=True)
+    elif outcome == "limit_reached":
+        result = CaseOutcome(case_id, Outcome.LIMIT_REACHED, LIMIT_REACHED.format(limit=limit))
+    else:
+        code, detail, mine = _SQL_OUTCOMES[outcome]
+        result = CaseOutcome(case_id, code, detail, mine=mine)
+    return ClaimResult(outcomes=[result], claims=claims, active_claims=active, claim_limit=limit)
 
 
 def _release_locked(

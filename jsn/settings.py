@@ -110,6 +110,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # no model of ours may point a foreign key at a dj-stripe model because of this (we store Stripe ids).
     MIGRATION_MODULES = {"djstripe": None}
 else:
+    # Django's PostgreSQL backend with a health check that needs no `SELECT 1` round trip per request.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "jsn.lib.postgresql"
     # A claim that waits on a locked row gives up after DB_LOCK_TIMEOUT_MS instead of hanging.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"]["options"] = (
@@ -288,8 +291,8 @@ if env.str("STRIPE_API_HOST", default=""):
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "jsn.lib.auth.SessionAuthentication",  # DRF's, skipped without a session cookie
+        "jsn.lib.auth.TokenAuthentication",  # DRF's, with a precompiled lookup
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "jsn.lib.schema.AutoSchema",

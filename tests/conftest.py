@@ -65,6 +65,17 @@ def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+@pytest.fixture(params=[pytest.param("sql", marks=pytest.mark.postgres), "orm"])
+def claim_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a claims test through both claim paths: "sql" is PostgreSQL's one-round-trip function for single-case
+    claims (the default there), "orm" the ORM path every claim takes on SQLite and every bulk claim takes."""
+    from claims import services
+
+    if request.param == "orm":
+        monkeypatch.setattr(services, "_single_claim_in_sql", lambda case_ids: False)
+    return request.param
+
+
 @pytest.fixture
 def subscriber(db):
     return UserFactory(email="sub@example.com")

@@ -4,7 +4,7 @@ Counting every match costs more than the page itself on large filtered tables, a
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from django.db.models import QuerySet
 from rest_framework.request import Request
@@ -19,6 +19,12 @@ def page_of(queryset: QuerySet, *, page: int, size: int) -> tuple[list[Any], boo
     offset = (page - 1) * size
     rows = list(queryset[offset : offset + size + 1])
     return rows[:size], len(rows) > size
+
+
+class Sliceable(Protocol):
+    """Anything that answers `rows[start:stop]` with a list, like a QuerySet (e.g. cases.selectors.CaseListPages)."""
+
+    def __getitem__(self, window: slice) -> Sequence[Any]: ...
 
 
 class PageWithoutCount:
@@ -41,7 +47,7 @@ class PageWithoutCount:
             raise ApiError(400, "invalid", f"{name} must be between 1 and {maximum}.")
         return value
 
-    def paginate(self, queryset: QuerySet, request: Request) -> Sequence[Any]:
+    def paginate(self, queryset: QuerySet | Sliceable, request: Request) -> Sequence[Any]:
         self.request = request
         self.size = self._int_param(request, self.page_size_query_param, self.default_size, self.max_size)
         self.page = self._int_param(request, self.page_query_param, 1, 1_000_000)

@@ -1,5 +1,6 @@
 """OpenAPI generation tweaks."""
 
+from drf_spectacular.authentication import SessionScheme as SpectacularSessionScheme
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
@@ -25,6 +26,12 @@ FRAMEWORK_ERRORS = {
     403: "`not_authenticated`, `authentication_failed`, `permission_denied` or `terms_not_accepted`.",
     404: "`not_found`: no such object (or not yours).",
 }
+
+
+class SessionScheme(SpectacularSessionScheme):
+    """Documents jsn.lib.auth.SessionAuthentication as drf-spectacular documents DRF's (cookieAuth)."""
+
+    target_class = "jsn.lib.auth.SessionAuthentication"
 
 
 class AutoSchema(SpectacularAutoSchema):

@@ -12,6 +12,8 @@ from claims.models import Claim
 from tests.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db
+# The claims tests run through both claim paths (PostgreSQL's one-round-trip function and the ORM path).
+both_claim_paths = pytest.mark.usefixtures("claim_path")
 
 
 @pytest.fixture
@@ -40,6 +42,7 @@ def failed_invoice(user, *, due_days_ago: int) -> Invoice:
     )
 
 
+@both_claim_paths
 def test_no_card_with_stripe_on_answers_402_payment_method_required(fake_stripe, api, subscriber):
     case = CaseFactory()
 
@@ -53,6 +56,7 @@ def test_no_card_with_stripe_on_answers_402_payment_method_required(fake_stripe,
     assert not Claim.objects.exists()
 
 
+@both_claim_paths
 def test_bulk_claim_is_refused_as_a_whole_with_402(fake_stripe, api):
     cases = [CaseFactory() for _ in range(3)]
 
@@ -63,6 +67,7 @@ def test_bulk_claim_is_refused_as_a_whole_with_402(fake_stripe, api):
     assert not Claim.objects.exists()
 
 
+@both_claim_paths
 def test_with_a_card_the_claim_goes_through(fake_stripe, api, subscriber):
     add_card(fake_stripe, subscriber)
     case = CaseFactory()
@@ -70,11 +75,13 @@ def test_with_a_card_the_claim_goes_through(fake_stripe, api, subscriber):
     assert api.post(f"/api/v3/cases/{case.pk}/claim").status_code == 201
 
 
+@both_claim_paths
 def test_without_stripe_no_card_is_needed(settings, api):
     settings.STRIPE_ENABLED = False
     assert api.post(f"/api/v3/cases/{CaseFactory().pk}/claim").status_code == 201
 
 
+@both_claim_paths
 def test_failed_invoice_past_the_grace_days_answers_402_payment_past_due(settings, api, subscriber):
     settings.STRIPE_ENABLED = False  # past due applies with or without Stripe
     settings.PAYMENT_GRACE_DAYS = 3
@@ -90,6 +97,7 @@ def test_failed_invoice_past_the_grace_days_answers_402_payment_past_due(setting
     assert invoice.number in body["detail"]
 
 
+@both_claim_paths
 def test_paying_the_invoice_lifts_the_gate(settings, api, subscriber):
     settings.STRIPE_ENABLED = False
     invoice = failed_invoice(subscriber, due_days_ago=10)
@@ -100,6 +108,7 @@ def test_paying_the_invoice_lifts_the_gate(settings, api, subscriber):
     assert api.post(f"/api/v3/cases/{CaseFactory().pk}/claim").status_code == 201
 
 
+@both_claim_paths
 def test_billing_off_for_the_account_is_never_gated(fake_stripe, api, subscriber):
     subscriber.billing_active = False
     subscriber.save(update_fields=["billing_active"])
@@ -108,6 +117,7 @@ def test_billing_off_for_the_account_is_never_gated(fake_stripe, api, subscriber
     assert api.post(f"/api/v3/cases/{CaseFactory().pk}/claim").status_code == 201
 
 
+@both_claim_paths
 @pytest.mark.parametrize("reason", ["no_card", "past_due"])
 def test_held_claims_keep_working_and_release_still_works(fake_stripe, api, subscriber, reason):
     add_card(fake_stripe, subscriber)
@@ -127,6 +137,7 @@ def test_held_claims_keep_working_and_release_still_works(fake_stripe, api, subs
     assert api.post("/api/v3/cases/release", {"case_ids": [case.pk]}, format="json").status_code == 200
 
 
+@both_claim_paths
 def test_the_claim_form_shows_the_banner_with_a_link_to_billing(fake_stripe, client, subscriber):
     client.force_login(subscriber)
     case = CaseFactory()
@@ -219,8 +230,9 @@ def test_card_pages_need_post(fake_stripe, client, subscriber):
     assert fake_stripe.log == []
 
 
-def test_the_gate_adds_no_statement_to_the_claim_path(fake_stripe, subscriber):
-    """The claim path's budget is six statements; the gate's facts ride on the user lock (statement 1)."""
+def test_the_gate_adds_no_statement_to_the_claim_path(fake_stripe, subscriber, claim_path):
+    """The claim path's budget is six statements; the gate's facts ride on the user lock (statement 1 on the ORM
+    path; inside the claim function, which reads them under the user lock, on PostgreSQL's one-round-trip path)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -233,5 +245,10 @@ def test_the_gate_adds_no_statement_to_the_claim_path(fake_stripe, subscriber):
     assert result.outcomes[0].outcome == "claimed"
     control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
     statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(control)]
+    if claim_path == "sql":
+        # One round trip; the 402 tests above show the gate holds on this path.
+        assert len(statements) == 1, [s[:80] for s in statements]
+        assert "claims_claim_case(" in statements[0] and f"({subscriber.pk}, {case.pk}, " in statements[0]
+        return
     assert len(statements) <= 6, [s[:80] for s in statements]
     assert "djstripe_customer" in statements[0] and "billing_invoice" in statements[0]

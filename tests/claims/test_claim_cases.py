@@ -10,7 +10,7 @@ from claims.models import Claim, ClaimEvent
 from claims.services import Outcome
 from tests.factories import CaseFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("claim_path")]  # both claim paths
 
 
 def outcomes(result: services.ClaimResult) -> dict[int, str]:

@@ -82,7 +82,7 @@ def service_call(user: User, ids: list[int]) -> list[str]:
     return [o.outcome.value for o in services.claim_cases(user=user, case_ids=ids).outcomes]
 
 
-def test_c1_claim_storm_through_the_service():
+def test_c1_claim_storm_through_the_service(claim_path):
     case_ids, users = make_world()
     answers = storm(service_call, case_ids, users)
     outcomes = Counter(o for a in answers for o in a)
@@ -93,7 +93,7 @@ def test_c1_claim_storm_through_the_service():
     assert ClaimEvent.objects.filter(action="claimed").count() == claimed
 
 
-def test_c1_claim_storm_through_the_api():
+def test_c1_claim_storm_through_the_api(claim_path):
     case_ids, users = make_world()
     clients: dict[tuple[int, int], APIClient] = {}
 
@@ -114,10 +114,11 @@ def test_c1_claim_storm_through_the_api():
 
 
 def test_c1_goes_red_without_the_user_lock(monkeypatch):
-    """The same storm with `_lock_user` replaced by a plain read (the case-lock-only design RELIABILITY.md
-    measured): users end up over their limit. The pricing seam sleeps 5 ms inside the critical section in
-    this test only, so the race window is wide enough to show on any machine, not just a lucky one. (The
+    """The same storm on the ORM path with `_lock_user` replaced by a plain read (the case-lock-only design
+    RELIABILITY.md measured): users end up over their limit. The pricing seam sleeps 5 ms inside the critical
+    section in this test only, so the race window is wide enough to show on any machine, not just a lucky one. (The
     widening cannot help the real service: with the user row locked, one user's claims run one at a time.)"""
+    monkeypatch.setattr(services, "_single_claim_in_sql", lambda case_ids: False)
     real_quote = services.pricing_quote_for
 
     def slow_quote(*, score: int):
@@ -133,6 +134,88 @@ def test_c1_goes_red_without_the_user_lock(monkeypatch):
     report = damage_report()
     assert report["double_owners"] == 0  # the case lock and the unique index still hold...
     assert report["over_limit"] > 0, report  # ...but the per-user limit does not
+
+
+@pytest.fixture
+def claim_function_copy() -> Any:
+    """make(name, user_lock=…, widen=…): a copy of the claim function (migration claims 0004) under another name,
+    optionally without its user lock and with a 5 ms sleep after the limit check; dropped after the test."""
+    made: list[str] = []
+
+    def make(name: str, *, user_lock: bool, widen: bool) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_functiondef('claims_claim_case'::regproc)")
+            definition = cursor.fetchone()[0]
+        edits = [("public.claims_claim_case(", f"public.{name}(")]
+        if not user_lock:
+            edits.append(("       FOR UPDATE OF usr;  -- the user lock", ";  -- the user lock, removed"))
+        if widen:
+            edits.append(("    -- 3. The price", "    PERFORM pg_sleep(0.005);\n    -- 3. The price"))
+        for old, new in edits:
+            assert definition.count(old) == 1, f"the claim function no longer contains {old!r}"
+            definition = definition.replace(old, new)
+        with connection.cursor() as cursor:
+            cursor.execute(definition)
+        made.append(name)
+        return name
+
+    yield make
+    with connection.cursor() as cursor:
+        for name in made:
+            cursor.execute(f"DROP FUNCTION {name}({CLAIM_FUNCTION_ARGS})")
+
+
+CLAIM_FUNCTION_ARGS = (
+    "bigint, bigint, timestamptz, timestamptz, date, boolean, boolean, bigint, integer[], integer, text"
+)
+
+
+def test_c1_goes_red_without_the_user_lock_in_the_claim_function(monkeypatch, claim_function_copy):
+    """PostgreSQL's one-round-trip path: the same storm against a copy of the claim function whose user row is read
+    without FOR UPDATE, with 5 ms between the limit check and the insert: users end up over their limit."""
+    name = claim_function_copy("claims_claim_case_no_user_lock", user_lock=False, widen=True)
+    monkeypatch.setattr(services, "CLAIM_CASE_FUNCTION", name)
+    case_ids, users = make_world()
+    storm(service_call, case_ids, users)
+    report = damage_report()
+    assert report["double_owners"] == 0  # the case lock and the unique index still hold...
+    assert report["over_limit"] > 0, report  # ...but the per-user limit does not
+
+
+def test_c1_the_widened_claim_function_with_its_user_lock_stays_green(monkeypatch, claim_function_copy):
+    """The control for the test above: the same 5 ms widening with the user lock kept breaks nothing."""
+    name = claim_function_copy("claims_claim_case_widened", user_lock=True, widen=True)
+    monkeypatch.setattr(services, "CLAIM_CASE_FUNCTION", name)
+    case_ids, users = make_world()
+    storm(service_call, case_ids, users)
+    assert damage_report() == {"double_owners": 0, "over_limit": 0, "out_of_step": 0}
+
+
+def relation_locks(pid: int) -> set[tuple[str, str, bool]]:
+    """(table, mode, granted) of the relation-level locks backend `pid` holds or waits for."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, l.mode, l.granted FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " WHERE l.pid = %s AND l.locktype = 'relation'",
+            [pid],
+        )
+        return set(cursor.fetchall())
+
+
+def blocking_pids(pid: int) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_blocking_pids(%s)", [pid])
+        return cursor.fetchone()[0]
+
+
+def holder_takes_the_orm_path(monkeypatch) -> None:
+    """The holder pauses inside the ORM path (its pricing seam); everyone else keeps the path under test."""
+    real = services._single_claim_in_sql
+    monkeypatch.setattr(
+        services,
+        "_single_claim_in_sql",
+        lambda case_ids: threading.current_thread().name != "holder" and real(case_ids),
+    )
 
 
 def wait_until_waiting_on_lock(pid: int, timeout: float = 1.5) -> dict[str, Any]:
@@ -165,14 +248,16 @@ def hold_inside_claim(monkeypatch, holder_name: str) -> tuple[threading.Event, t
     return inside, release
 
 
-def test_c2_deterministic_interleave_one_winner_loser_gets_409(monkeypatch):
+def test_c2_deterministic_interleave_one_winner_loser_gets_409(monkeypatch, claim_path):
     case = CaseFactory()
     first, second = UserFactory(), UserFactory()
+    holder_takes_the_orm_path(monkeypatch)
     inside, release = hold_inside_claim(monkeypatch, "holder")
     results: dict[str, Any] = {}
     pids: dict[str, int] = {}
 
     def holder() -> None:
+        pids["holder"] = backend_pid()
         results["holder"] = services.claim_cases(user=first, case_ids=[case.pk]).outcomes[0].outcome
 
     def contender() -> None:
@@ -187,7 +272,11 @@ def test_c2_deterministic_interleave_one_winner_loser_gets_409(monkeypatch):
     while "contender" not in pids:
         time.sleep(0.005)
     waiting = wait_until_waiting_on_lock(pids["contender"])
-    assert "FOR UPDATE" in waiting["query"]  # thread 2 is queued behind thread 1's row lock
+    # Thread 2 is queued behind thread 1's row lock on the case. On PostgreSQL's one-round-trip path the claim
+    # function found the case held, wrote nothing and handed over to the ORM path, which queues for it.
+    assert blocking_pids(pids["contender"]) == [pids["holder"]]
+    assert "FOR UPDATE" in waiting["query"] and "cases_case" in waiting["query"]
+    assert ("cases_case", "RowShareLock", True) in relation_locks(pids["contender"])
     release.set()
     t1.join()
     t2.join()
@@ -197,14 +286,16 @@ def test_c2_deterministic_interleave_one_winner_loser_gets_409(monkeypatch):
     assert list(Claim.objects.filter(case=case).values_list("user_id", "status")) == [(first.pk, "active")]
 
 
-def test_c2_same_user_second_claim_waits_on_the_user_row_and_hits_the_limit(monkeypatch):
+def test_c2_same_user_second_claim_waits_on_the_user_row_and_hits_the_limit(monkeypatch, claim_path):
     user = UserFactory(claim_limit=1)
     a, b = CaseFactory.create_batch(2)
+    holder_takes_the_orm_path(monkeypatch)
     inside, release = hold_inside_claim(monkeypatch, "holder")
     results: dict[str, Any] = {}
     pids: dict[str, int] = {}
 
     def holder() -> None:
+        pids["holder"] = backend_pid()
         results["holder"] = services.claim_cases(user=user, case_ids=[a.pk]).outcomes[0].outcome
 
     def contender() -> None:
@@ -219,7 +310,16 @@ def test_c2_same_user_second_claim_waits_on_the_user_row_and_hits_the_limit(monk
     while "contender" not in pids:
         time.sleep(0.005)
     waiting = wait_until_waiting_on_lock(pids["contender"])
-    assert "accounts_user" in waiting["query"]  # the user row, not the (different) case, serialises them
+    assert blocking_pids(pids["contender"]) == [pids["holder"]]
+    # The user row, not the (different) case, serialises them: the contender holds no lock on cases_case yet.
+    assert blocking_pids(pids["contender"]) == [pids["holder"]]
+    locks = relation_locks(pids["contender"])
+    assert ("accounts_user", "RowShareLock", True) in locks
+    assert not any(table == "cases_case" for table, _, _ in locks), locks
+    if claim_path == "orm":
+        assert "accounts_user" in waiting["query"] and "FOR UPDATE" in waiting["query"]
+    else:  # the claim function's first statement, which locks the user row
+        assert "claims_claim_case(" in waiting["query"]
     release.set()
     t1.join()
     t2.join()
@@ -228,7 +328,7 @@ def test_c2_same_user_second_claim_waits_on_the_user_row_and_hits_the_limit(monk
     assert Claim.objects.filter(user=user, status="active").count() == 1
 
 
-def test_c3_api_maps_a_unique_index_conflict_to_409_not_500(caplog):
+def test_c3_api_maps_a_unique_index_conflict_to_409_not_500(caplog, claim_path):
     """A bypassing writer inserts an active claim in an open transaction; the API claim waits behind it,
     then hits the unique index once it commits. The service retries once and answers 409, never 500.
 
@@ -270,7 +370,7 @@ def test_c3_api_maps_a_unique_index_conflict_to_409_not_500(caplog):
     assert "unique active-claim conflict, retrying once" in caplog.text  # the IntegrityError path ran
 
 
-def test_c4_a_case_held_locked_answers_quickly_with_423_and_leaves_no_stuck_connections():
+def test_c4_a_case_held_locked_answers_quickly_with_423_and_leaves_no_stuck_connections(claim_path):
     case = CaseFactory()
     users = [UserFactory() for _ in range(20)]
     locked, done = threading.Event(), threading.Event()
