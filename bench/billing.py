@@ -191,9 +191,9 @@ WITH billable AS (
     ORDER BY c.user_id, c.case_id, c.claimed_at, c.id
 ), inv AS (
     INSERT INTO billing_invoice (user_id, invoice_date, number, currency, subtotal_cents, tax_cents, total_cents,
-                                 status, due_date, created_at)
+                                 status, due_date, created_at, stripe_sync_error)
     SELECT b.user_id, %(day)s, 'JSN-' || %(ymd)s || '-' || lpad(b.user_id::text, 7, '0'), min(b.currency),
-           sum(b.daily_price_cents), 0, sum(b.daily_price_cents), 'open', %(due)s, now()
+           sum(b.daily_price_cents), 0, sum(b.daily_price_cents), 'open', %(due)s, now(), ''
     FROM billable b GROUP BY b.user_id
     RETURNING id, user_id
 )

@@ -214,7 +214,7 @@ def main() -> int:
           f"{len(orm_statements) + 2} round trips")  # fmt: skip
     for sql in orm_statements:
         print(f"    {sql}")
-    print("  per API request add: the token lookup, and the connection health check (SELECT 1, CONN_HEALTH_CHECKS)")
+    print("  per API request add: the token lookup (a prepared statement) and the rate limit's Redis round trip")
 
     harness.print_header("raw SQL floor (conditional UPDATE, psycopg)")
     raw = harness.run_concurrent(

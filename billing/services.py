@@ -611,7 +611,7 @@ def pricing_currency_switch_check(*, currency: str) -> None:
             Q(status=Claim.Status.ACTIVE) | Q(billed_through__isnull=True) | Q(released_at__gte=F("billed_through"))
         )
     )
-    old = list(pending.values_list("currency", flat=True).distinct()[:2])
+    old = list(pending.order_by("currency").values_list("currency", flat=True).distinct()[:2])
     if old:
         raise BillingError(
             ERR_CURRENCY_SWITCH.format(n=pending.count(), old="/".join(c.upper() for c in old), new=currency.upper())

@@ -39,16 +39,21 @@ def test_claim_api_with_a_token_answers_503_while_the_database_is_down():
     assert client.post(f"/api/v3/cases/{case.pk}/claim").status_code == 201  # and recovers by itself
 
 
-def test_a_connection_lost_inside_the_claim_service_answers_503():
+@pytest.mark.parametrize("inner", ["_claim_cases", "_claim_one_in_sql"])  # the ORM path and PostgreSQL's fast path
+def test_a_connection_lost_inside_the_claim_service_answers_503(inner):
     user = UserFactory(email="midway@example.com")
     token = Token.objects.create(user=user)
     case = CaseFactory()
     client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Token {token.key}")
     closed = InterfaceError("connection already closed")
-    with mock.patch("claims.services._claim_cases", side_effect=closed):
+    with (
+        mock.patch("claims.services._claim_cases", side_effect=closed),
+        mock.patch(f"claims.services.{inner}", side_effect=closed),
+    ):
         assert_clean_json_503(
             client.post("/api/v3/cases/claim", {"case_ids": [case.pk]}, content_type="application/json")
         )
+        assert_clean_json_503(client.post(f"/api/v3/cases/{case.pk}/claim"))
     case.refresh_from_db()
     assert case.assigned_to_id is None
 

@@ -29,8 +29,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
     DRF builds `Token.objects.select_related("user").get(key=…)` through the ORM on every API request; compiling
     that query cost about as much CPU as the rest of a claim. The statement here is built once per process from the
     models' own columns (every concrete field of the user, so `request.user` is a complete row), prepared once per
-    connection on PostgreSQL, and the objects are made with `from_db`, as the ORM would. Same refusals as DRF's:
-    "Invalid token." / "User inactive or deleted."."""
+    connection, and the objects are made with `from_db`, as the ORM would. PostgreSQL only; elsewhere DRF's own
+    lookup. Same refusals as DRF's: "Invalid token." / "User inactive or deleted."."""
 
     _sql: str | None = None
     _user_fields: tuple[str, ...] = ()
@@ -52,14 +52,12 @@ class TokenAuthentication(authentication.TokenAuthentication):
         return cls._sql
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
-        sql = self._statement()
         db = router.db_for_read(Token)
-        if connections[db].vendor == "postgresql":
-            row = fetchone_prepared(sql, [key], using=db)  # prepared once per connection
-        else:
-            with connections[db].cursor() as cursor:
-                cursor.execute(sql, [key])
-                row = cursor.fetchone()
+        if connections[db].vendor != "postgresql":
+            # Elsewhere (SQLite) raw rows would need the ORM's value converters (datetimes come back naive): DRF's.
+            return super().authenticate_credentials(key)
+        # psycopg returns every user column as the ORM would (aware datetimes included): no converters needed.
+        row = fetchone_prepared(self._statement(), [key], using=db)  # prepared once per connection
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         user = get_user_model().from_db(db, self._user_fields, row[1:])

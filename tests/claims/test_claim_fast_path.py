@@ -43,17 +43,17 @@ def test_the_price_follows_each_newly_published_pricing_version(subscriber, staf
     assert low.daily_price_cents == 250
 
     v2 = pricing_config_publish(
-        actor=staff_user, model="multiplier", currency="eur", cents_per_point=10, floor_cents=300
-    )
+        actor=staff_user, model="multiplier", currency="usd", cents_per_point=10, floor_cents=300
+    )  # same currency: a switch is refused while these claims have days to bill (billing.services)
     scored = claim_one(subscriber, CaseFactory(score=72)).claims[0]
-    assert (scored.daily_price_cents, scored.currency, scored.pricing_version) == (720, "eur", v2.version)
+    assert (scored.daily_price_cents, scored.currency, scored.pricing_version) == (720, "usd", v2.version)
     # What the service returned is what was stored, and earlier claims kept their frozen prices.
     stored = {c.pk: (c.daily_price_cents, c.currency, c.pricing_version) for c in Claim.objects.all()}
     assert stored == {
         no_config.pk: (321, "usd", None),
         banded.pk: (1500, "usd", v1.version),
         low.pk: (250, "usd", v1.version),
-        scored.pk: (720, "eur", v2.version),
+        scored.pk: (720, "usd", v2.version),
     }
     assert Claim.objects.filter(pk=scored.pk).values_list("score_at_claim", flat=True).get() == 72
 
