@@ -12,6 +12,10 @@ os.environ.setdefault("ANYMAIL_WEBHOOK_SECRET", "jsn-test-hook:test-webhook-pass
 
 from jsn.settings import *  # noqa: F403
 
+if not REDIS_URL:  # noqa: F405
+    # Without Redis each test process keeps its own cache (the file cache of `make run` would be shared by the
+    # parallel test workers, and every test clears the cache).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; real hashers in production
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 MEDIA_ROOT = os.environ.get("TEST_MEDIA_ROOT", str(VAR_DIR / "test-media"))  # noqa: F405
