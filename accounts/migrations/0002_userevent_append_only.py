@@ -8,35 +8,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
-CREATE = """
-CREATE OR REPLACE FUNCTION accounts_userevent_immutable() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION USING
-        MESSAGE = 'accounts_userevent is append-only: ' || TG_OP || ' refused',
-        ERRCODE = 'restrict_violation';
-END;
-$$ LANGUAGE plpgsql;
-DROP TRIGGER IF EXISTS accounts_userevent_immutable ON accounts_userevent;
-CREATE TRIGGER accounts_userevent_immutable
-    BEFORE UPDATE OR DELETE ON accounts_userevent
-    FOR EACH ROW EXECUTE FUNCTION accounts_userevent_immutable();
-"""
-
-DROP = """
-DROP TRIGGER IF EXISTS accounts_userevent_immutable ON accounts_userevent;
-DROP FUNCTION IF EXISTS accounts_userevent_immutable();
-"""
-
-
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
+from jsn.lib.migrations import append_only_trigger
 
 
 class Migration(migrations.Migration):
@@ -83,5 +55,5 @@ class Migration(migrations.Migration):
                 "indexes": [models.Index(fields=["user", "created_at"], name="userevent_user_time")],
             },
         ),
-        migrations.RunPython(forwards, backwards, elidable=False),
+        append_only_trigger("accounts_userevent"),
     ]

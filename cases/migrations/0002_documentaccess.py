@@ -6,34 +6,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
-CREATE_TRIGGER = """
-CREATE OR REPLACE FUNCTION cases_documentaccess_immutable() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION USING MESSAGE = 'cases_documentaccess is append-only: ' || TG_OP || ' refused',
-        ERRCODE = 'restrict_violation';
-END;
-$$ LANGUAGE plpgsql;
-DROP TRIGGER IF EXISTS cases_documentaccess_immutable ON cases_documentaccess;
-CREATE TRIGGER cases_documentaccess_immutable
-    BEFORE UPDATE OR DELETE ON cases_documentaccess
-    FOR EACH ROW EXECUTE FUNCTION cases_documentaccess_immutable();
-"""
-
-DROP_TRIGGER = """
-DROP TRIGGER IF EXISTS cases_documentaccess_immutable ON cases_documentaccess;
-DROP FUNCTION IF EXISTS cases_documentaccess_immutable();
-"""
-
-
-def create_trigger(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE_TRIGGER, params=None)
-
-
-def drop_trigger(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_TRIGGER, params=None)
+from jsn.lib.migrations import append_only_trigger
 
 
 class Migration(migrations.Migration):
@@ -63,5 +36,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['case', 'created_at'], name='docaccess_case_time'), models.Index(fields=['user', 'created_at'], name='docaccess_user_time')],
             },
         ),
-        migrations.RunPython(create_trigger, drop_trigger, elidable=False),
+        append_only_trigger("cases_documentaccess"),
     ]
