@@ -5,41 +5,22 @@ from django import forms
 from django.conf import settings
 
 from accounts.models import User
-from billing.forms import parse_user_ref
 from claims.models import Claim
+from jsn.lib.control_room import StaffListFilterForm, parse_user_ref
 
 NO_SUCH_USER = "No such user."
 
 
-class ClaimFilterForm(forms.Form):
+class ClaimFilterForm(StaffListFilterForm):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Claim.Status.choices])
-    user = forms.CharField(required=False, max_length=254, help_text="E-mail address or user id.")
     case = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, label="Case id")
     date_from = forms.DateField(required=False, label="Claimed from", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="Claimed to", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean_user(self) -> int | str | None:
-        return parse_user_ref(self.cleaned_data.get("user", ""))
-
-    def clean(self) -> dict:
-        data = super().clean()
-        first, last = data.get("date_from"), data.get("date_to")
-        if first and last and first > last:
-            raise forms.ValidationError("The date range ends before it starts.", code="invalid_range")
-        return data
+    field_order = ["status", "user", "case", "date_from", "date_to"]
 
     def filters(self) -> dict:
         """The keyword arguments of selectors.claim_list_staff (call after is_valid())."""
-        data = self.cleaned_data
-        user = data.get("user")
-        return {
-            "status": data.get("status") or "",
-            "user_id": user if isinstance(user, int) else None,
-            "email": user if isinstance(user, str) else "",
-            "case_id": data.get("case"),
-            "date_from": data.get("date_from"),
-            "date_to": data.get("date_to"),
-        }
+        return {**self.shared_filters(), "case_id": self.cleaned_data.get("case")}
 
 
 class UserField(forms.CharField):

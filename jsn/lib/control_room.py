@@ -1,5 +1,6 @@
 """Small pieces shared by the admin control rooms (/admin/billing/, /admin/claims/)."""
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.forms import Form
@@ -13,6 +14,51 @@ MAX_PAGE = 1_000_000
 def plain_int(value: str) -> int | None:
     """A non-negative whole number written in ASCII digits ("²" is a digit to str.isdigit, not to int())."""
     return int(value) if value.isascii() and value.isdigit() else None
+
+
+def parse_user_ref(value: str) -> int | str | None:
+    """A user given as an id ("42") or an e-mail address (case-insensitive); None for anything else."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        if int(value) > BIGINT_MAX:  # PostgreSQL would refuse the comparison: no such user either way
+            raise forms.ValidationError("No such user id.", code="invalid_user")
+        return int(value)
+    if "@" in value:
+        return value.lower()
+    raise forms.ValidationError("Give an e-mail address or a user id.", code="invalid_user")
+
+
+class StaffListFilterForm(forms.Form):
+    """The filters every staff list shares (control room page and admin API alike): a user by e-mail or id, and a
+    date range. Subclasses add their own fields and say which model field the dates filter in the labels."""
+
+    user = forms.CharField(required=False, max_length=254, help_text="E-mail address or user id.")
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_user(self) -> int | str | None:
+        return parse_user_ref(self.cleaned_data.get("user", ""))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        first, last = data.get("date_from"), data.get("date_to")
+        if first and last and first > last:
+            raise forms.ValidationError("The date range ends before it starts.", code="invalid_range")
+        return data
+
+    def shared_filters(self) -> dict:
+        """Selector keyword arguments of the shared fields (call after is_valid())."""
+        data = self.cleaned_data
+        user = data.get("user")
+        return {
+            "status": data.get("status") or "",
+            "user_id": user if isinstance(user, int) else None,
+            "email": user if isinstance(user, str) else "",
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+        }
 
 
 def require_perm(request: HttpRequest, permission: str) -> None:
