@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAdminUser
@@ -22,7 +22,7 @@ from jsn.lib.api import (
     filter_parameters,
     parse_filters,
 )
-from jsn.lib.pagination import PageWithoutCount
+from jsn.lib.pagination import PageWithoutCount, page_serializer
 from jsn.lib.schema import error_responses
 
 ERR_NOT_FOUND = "No such invoice."
@@ -268,14 +268,7 @@ class AdminInvoiceListApi(APIView):
         stripe_invoice_id = serializers.CharField(allow_null=True)
         stripe_sync_error = serializers.CharField()
 
-    PageOutputSerializer = inline_serializer(
-        "AdminInvoicePage",
-        {
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": OutputSerializer(many=True),
-        },
-    )
+    PageOutputSerializer = page_serializer("AdminInvoicePage", OutputSerializer)
 
     @extend_schema(
         operation_id="admin_billing_invoices_list",

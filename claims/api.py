@@ -25,7 +25,7 @@ from jsn.lib.api import (
     filter_parameters,
     parse_filters,
 )
-from jsn.lib.pagination import PageWithoutCount
+from jsn.lib.pagination import PageWithoutCount, page_serializer
 from jsn.lib.schema import error_responses
 
 PG_BIGINT_MAX = BIGINT_MAX
@@ -383,14 +383,7 @@ class AdminClaimListApi(APIView):
         currency = serializers.CharField()
         pricing_version = serializers.IntegerField(allow_null=True)
 
-    PageOutputSerializer = inline_serializer(
-        "AdminClaimPage",
-        {
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": OutputSerializer(many=True),
-        },
-    )
+    PageOutputSerializer = page_serializer("AdminClaimPage", OutputSerializer)
 
     @extend_schema(
         operation_id="admin_claims_list",

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -25,6 +27,12 @@ class Sliceable(Protocol):
     """Anything that answers `rows[start:stop]` with a list, like a QuerySet (e.g. cases.selectors.CaseListPages)."""
 
     def __getitem__(self, window: slice) -> Sequence[Any]: ...
+
+
+def page_serializer(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of a PageWithoutCount answer: `next` and `previous` links (no count) and the page's `results`."""
+    fields = {"next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True)}
+    return inline_serializer(name, {**fields, "results": item(many=True)})  # made last: DRF orders by creation
 
 
 class PageWithoutCount:
