@@ -65,6 +65,23 @@ def test_a_prepared_statement_is_logged_and_answers_like_the_cursor():
     assert ctx.captured_queries[0]["sql"] == "SELECT %s::int + 1, %s::text -- (0, 'x')"
 
 
+def test_a_prepared_statement_is_prepared_on_the_server_and_djangos_own_are_not():
+    """Django opens connections with psycopg's preparing switched off (prepare_threshold=None), which silently
+    ignored prepare=True: the hot statements were parsed and planned on every request."""
+    from jsn.lib.postgresql.prepared import fetchone_prepared
+
+    connection.close()  # a new connection: nothing prepared yet
+    with connection.cursor() as cursor:
+        for _ in range(10):  # far past psycopg's default threshold of 5: Django's statements stay unprepared
+            cursor.execute("SELECT %s::int AS djangos_own", [1])
+    for n in range(3):
+        assert fetchone_prepared("SELECT %s::int AS ours", [n]) == (n,)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert prepared == ["SELECT $1::int AS ours"]
+
+
 def test_prepared_statement_errors_are_djangos_and_a_broken_atomic_block_is_refused():
     from django.db import IntegrityError, transaction
     from django.db.transaction import TransactionManagementError
