@@ -29,6 +29,8 @@ admin.site.index_title = "Operations"
 handler500 = "jsn.views.server_error"  # a database outage answers 503, not 500 (jsn/lib/unavailable.py)
 
 urlpatterns = [
+    # First: the API is what scripts call most, and Django tries the patterns in order on every request.
+    path("api/v3/", include("jsn.api_urls")),
     path("", views.landing, name="landing"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("health/", views.health, name="health"),
@@ -50,7 +52,6 @@ urlpatterns = [
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     # The mail provider's tracking webhook, /anymail/<esp>/tracking/, only when ANYMAIL_ESP names one.
     *tracking_urlpatterns(),
-    path("api/v3/", include("jsn.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
