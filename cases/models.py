@@ -53,7 +53,10 @@ class Case(models.Model):
         on_delete=models.PROTECT,
         related_name="assigned_cases",
         help_text="The owner through an active claim; kept in step by the claims services.",
-        db_index=False,  # Meta's case_assigned_to covers it; a second index costs every claim and release a write
+        # Deliberately not indexed: every claim, release and reassignment changes this column, and with no index on
+        # it PostgreSQL updates the row in place (a HOT update: no new entry in any of the table's indexes, a
+        # fraction of the WAL). "Whose cases" is answered through claims' (user, status) index (owned_case_ids).
+        db_index=False,
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=64, blank=True)
@@ -75,7 +78,6 @@ class Case(models.Model):
             models.Index(fields=["state", "-score", "id"], name="case_state_score"),
             models.Index(fields=["-score", "id"], name="case_score"),
             models.Index(fields=["auction_date"], name="case_auction_date"),
-            models.Index(fields=["assigned_to"], name="case_assigned_to"),
         ]
 
     def __str__(self) -> str:

@@ -34,6 +34,20 @@ LIST_FIELDS = (
 )
 
 
+# The user's cases found through their active claims (index claim_user_status) rather than cases.assigned_to, which
+# has no index of its own so that claiming stays a HOT update (cases.models). The two are kept in step by the claims
+# services in one transaction; the owner column still decides, the claims only find the rows.
+_ACTIVE_CLAIM_CASES_SQL = "SELECT case_id FROM claims_claim WHERE user_id = %s AND status = 'active'"
+
+
+def owned_cases(qs: QuerySet[Case], *, user: User) -> QuerySet[Case]:
+    """The cases in qs that user owns (cases.assigned_to), found by index through the user's active claims."""
+    from claims.models import Claim  # claims depends on cases, not the other way round
+
+    active = Claim.objects.filter(user=user, status=Claim.Status.ACTIVE).values("case_id")
+    return qs.filter(pk__in=active, assigned_to=user)
+
+
 def case_list_for(*, user: User, filters: CaseFilters) -> QuerySet[Case]:
     """The cases a subscriber may browse, filtered and ordered; masking happens at presentation."""
     qs = Case.objects.only(*LIST_FIELDS)
@@ -56,7 +70,7 @@ def case_list_for(*, user: User, filters: CaseFilters) -> QuerySet[Case]:
     elif filters.claimed == "claimed":
         qs = qs.filter(assigned_to__isnull=False)
     elif filters.claimed == "mine":
-        qs = qs.filter(assigned_to=user)
+        qs = owned_cases(qs, user=user)
     return qs.order_by(filters.sort or "-score", "id")
 
 
@@ -105,8 +119,8 @@ def case_list_rows(*, user: User, filters: CaseFilters, offset: int, limit: int)
     elif filters.claimed == "claimed":
         where.append("assigned_to_id IS NOT NULL")
     elif filters.claimed == "mine":
-        where.append("assigned_to_id = %s")
-        params.append(user.pk)
+        where.append(f"assigned_to_id = %s AND id IN ({_ACTIVE_CLAIM_CASES_SQL})")
+        params.extend([user.pk, user.pk])
     sql = (
         f"SELECT {', '.join(LIST_FIELDS)} FROM cases_case"  # noqa: S608 - constant columns, clauses from this list
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"

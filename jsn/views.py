@@ -7,6 +7,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 
 from cases.models import Case
+from cases.selectors import owned_cases
 from jsn.lib import health as health_checks
 from jsn.lib.unavailable import database_unavailable_response, is_database_unavailable, wants_json
 
@@ -24,7 +25,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     context = {
         "open_cases": Case.objects.filter(status=Case.Status.OPEN, assigned_to__isnull=True).count(),
-        "my_cases": Case.objects.filter(assigned_to=user).count(),
+        "my_cases": owned_cases(Case.objects.all(), user=user).count(),
         "top_cases": Case.objects.filter(status=Case.Status.OPEN, assigned_to__isnull=True)
         .only("id", "state", "county", "city", "score", "stage", "auction_date")
         .order_by("-score", "id")[:5],

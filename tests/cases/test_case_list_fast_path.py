@@ -12,6 +12,7 @@ from cases import selectors
 from cases.filters import SORT_CHOICES, CaseFilters, check_case_filters, parse_case_filters
 from cases.models import Case
 from cases.presenters import case_for_viewer, cases_for_viewer
+from claims.models import Claim
 from tests.factories import CaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,14 @@ def varied_cases(subscriber, other_subscriber):
                 case_number=f"FP-{i}",
             )
         )
-    return Case.objects.bulk_create(cases)
+    cases = Case.objects.bulk_create(cases)
+    # As the claims services keep them: every owner holds an active claim on the case.
+    Claim.objects.bulk_create(
+        Claim(case=c, user=c.assigned_to, claimed_at=now, score_at_claim=c.score, daily_price_cents=500)
+        for c in cases
+        if c.assigned_to
+    )
+    return cases
 
 
 FILTER_SETS = [
