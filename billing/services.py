@@ -18,6 +18,20 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing import ledger, pricing
+from billing.errors import (  # noqa: F401  (re-exported: the adapters catch them as services.<Error>)
+    BillingError,
+    DayNotReady,
+    InvoiceBusy,
+    InvoiceTransitionRefused,
+    StripeActionError,
+)
+from billing.invoice_status import (  # noqa: F401  (re-exported: staff status changes live there)
+    STAFF_TRANSITIONS,
+    invoice_mark_failed,
+    invoice_mark_paid,
+    invoice_set_status,
+    invoice_void,
+)
 from billing.models import (
     BillingCursor,
     BillingRun,
@@ -52,7 +66,6 @@ ADVISORY_LOCK_NAMESPACE = 0x4A534E42
 
 ERR_MIXED_CURRENCY = "Claims in more than one currency on {day}: {currencies}. One invoice has one currency."
 ERR_NOT_READY = "{day} cannot be billed yet: it (and the grace period after it) has not ended."
-ERR_BAD_TRANSITION = "An invoice that is {from_status} cannot become {to_status}."
 ERR_REASON_REQUIRED = "A reason is required."
 ERR_NOT_A_CHARGE = "Only a charge line can be credited, once."
 ERR_NO_LATER_INVOICE = "There is no later open invoice for this user to carry the credit; try again after the next run."
@@ -60,23 +73,6 @@ ERR_CURRENCY_SWITCH = (
     "{n} claim(s) priced in {old} still have days to bill: a day's invoice holds one currency, so switching to "
     "{new} now would stop their billing. Keep {old}, or switch once those claims have ended and been billed."
 )
-
-
-class BillingError(Exception):
-    code = "billing_error"
-
-
-class DayNotReady(BillingError):
-    code = "day_not_ended"
-
-
-class InvoiceTransitionRefused(BillingError):
-    """The invoice's status cannot move there (final, or backwards). `status` is the invoice's current one."""
-
-    def __init__(self, message: str, *, status: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = "already_paid" if status == Invoice.Status.PAID else "invalid_transition"
 
 
 def _crash_point(name: str) -> None:
@@ -462,50 +458,6 @@ def invoice_create_for_day(*, user_id: int, day: date) -> Invoice | None:
     with contextlib.suppress(IntegrityError):
         _bill_batch([user_id], window=window, run=run)
     return Invoice.objects.filter(user_id=user_id, invoice_date=day).first()
-
-
-# --- Invoice status ------------------------------------------------------------------------------------------
-
-_TRANSITIONS: dict[str, set[str]] = {
-    Invoice.Status.DRAFT: {Invoice.Status.OPEN, Invoice.Status.VOID},
-    Invoice.Status.OPEN: {Invoice.Status.PAID, Invoice.Status.FAILED, Invoice.Status.VOID},
-    Invoice.Status.FAILED: {Invoice.Status.PAID, Invoice.Status.VOID, Invoice.Status.UNCOLLECTIBLE},
-    Invoice.Status.UNCOLLECTIBLE: {Invoice.Status.PAID, Invoice.Status.VOID},
-    Invoice.Status.PAID: set(),  # paid never moves back; corrections are credit lines
-    Invoice.Status.VOID: set(),
-}
-
-
-def invoice_set_status(*, invoice_id: int, to_status: str, actor: User | None, reason: str) -> Invoice:
-    """Move an invoice to a new status, audited. Compare-and-set: a concurrent change makes this one fail."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise BillingError(ERR_REASON_REQUIRED)
-    with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-        if to_status not in _TRANSITIONS.get(invoice.status, set()):
-            raise InvoiceTransitionRefused(
-                ERR_BAD_TRANSITION.format(from_status=invoice.status, to_status=to_status), status=invoice.status
-            )
-        paid_at = timezone.now() if to_status == Invoice.Status.PAID else invoice.paid_at
-        Invoice.objects.filter(pk=invoice.pk, status=invoice.status).update(status=to_status, paid_at=paid_at)
-        InvoiceEvent.objects.create(
-            invoice=invoice, actor=actor, from_status=invoice.status, to_status=to_status, reason=reason[:500]
-        )
-        invoice.status, invoice.paid_at = to_status, paid_at
-    return invoice
-
-
-def invoice_mark_paid(*, invoice_id: int, actor: User | None, reason: str) -> Invoice:
-    return invoice_set_status(invoice_id=invoice_id, to_status=Invoice.Status.PAID, actor=actor, reason=reason)
-
-
-def invoice_mark_failed(*, invoice_id: int, actor: User | None, reason: str) -> Invoice:
-    return invoice_set_status(invoice_id=invoice_id, to_status=Invoice.Status.FAILED, actor=actor, reason=reason)
-
-
-def invoice_void(*, invoice_id: int, actor: User | None, reason: str) -> Invoice:
-    return invoice_set_status(invoice_id=invoice_id, to_status=Invoice.Status.VOID, actor=actor, reason=reason)
 
 
 def invoice_line_credit(*, line_id: int, actor: User | None, reason: str) -> InvoiceLine:

@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from billing import stripe_gateway
+from billing.errors import is_busy
 from billing.models import Invoice, InvoiceEvent, StripeDrift
 from billing.stripe_gateway import (
     PaymentDeclined,
@@ -59,14 +60,15 @@ class SyncOutcome(StrEnum):
     FAILED = "failed"
     OPEN = "open"  # at Stripe and finalized; Stripe settles it later (webhooks)
     SETTLED = "settled"  # nothing left to do
-    UNAVAILABLE = "unavailable"  # Stripe did not answer: left for the next run
+    UNAVAILABLE = "unavailable"  # Stripe did not answer: left for a retry
+    BUSY = "busy"  # staff were changing it (row locked) when it was to be charged: left for a retry
     REJECTED = "rejected"  # recorded in stripe_sync_error; skipped until staff retry
     TOO_MANY_LINES = "too_many_lines"  # recorded in stripe_sync_error
     DISABLED = "disabled"
 
 
 # --- status changes ----------------------------------------------------------------------------------------------
-def _move(invoice: Invoice, to_status: str, *, reason: str) -> bool:
+def invoice_move_forward(invoice: Invoice, to_status: str, *, reason: str) -> bool:
     """Move a locked invoice forward, audited; a backward or repeated move changes nothing (False)."""
     if to_status == invoice.status or to_status not in STRIPE_TRANSITIONS.get(invoice.status, set()):
         return False
@@ -87,7 +89,7 @@ def _move(invoice: Invoice, to_status: str, *, reason: str) -> bool:
 def _apply(*, invoice_id: int, to_status: str, reason: str) -> bool:
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-        return _move(invoice, to_status, reason=reason)
+        return invoice_move_forward(invoice, to_status, reason=reason)
 
 
 def invoice_stripe_status_apply(
@@ -108,7 +110,7 @@ def invoice_stripe_status_apply(
             logger.info("Stripe %s for %s: no linked JSN invoice", event_type, stripe_invoice_id)
             return False
         reason = f"Stripe {event_type}: {stripe_status} (attempt {attempt_count})"
-        return _move(invoice, to_status, reason=reason)
+        return invoice_move_forward(invoice, to_status, reason=reason)
 
 
 def email_payment_failed(*, invoice_id: int) -> None:
@@ -193,12 +195,45 @@ def _stripe_items(invoice: Invoice, lines: list[dict]) -> list[StripeItem]:
     return items
 
 
+def invoice_stripe_items(invoice: Invoice) -> tuple[list[StripeItem], int]:
+    """The items Stripe gets for this invoice, and its number of lines."""
+    lines = list(invoice.lines.order_by("id").values("id", "amount_cents", "description", "service_date", "claim_id"))
+    return _stripe_items(invoice, lines), len(lines)
+
+
+def invoice_stripe_items_add(
+    invoice: Invoice, items: list[StripeItem], *, customer_id: str, stripe_invoice_id: str
+) -> None:
+    """Attach to the Stripe draft every item not on it yet (found by line id, so this resumes after the 24 h key
+    window too). Used by the sync and by staff settling a draft (billing.invoice_status)."""
+    existing = stripe_gateway.invoice_items_by_line(stripe_invoice_id=stripe_invoice_id)
+    for item in items:
+        if item.key in existing:
+            continue
+        start, end = _day_bounds(item.service_date)
+        stripe_gateway.invoice_item_create(
+            customer_id=customer_id,
+            stripe_invoice_id=stripe_invoice_id,
+            line_id=item.key,
+            amount_cents=item.amount_cents,
+            currency=invoice.currency,
+            description=item.description,
+            period_start=start,
+            period_end=end,
+            metadata={stripe_gateway.METADATA_INVOICE_ID: str(invoice.pk), **item.metadata},
+        )
+
+
 def invoice_stripe_sync(*, invoice_id: int, force: bool = False) -> SyncOutcome:
     """Send one invoice to Stripe and charge it once: draft → its items (_stripe_items) → finalize → pay.
 
     Resumable at any point: the draft id is stored before items are added, items already on the draft are found
     by line id, finalize and pay are idempotent. A decline marks the invoice failed (e-mail after commit); Stripe
-    being down leaves it for the next run. `force` retries an invoice whose last attempt recorded an error.
+    being down leaves it for a retry. `force` retries an invoice whose last attempt recorded an error.
+
+    Staff may settle the invoice while it is being sent (billing.invoice_status): it is linked to its new draft only
+    while it is still open here, re-read before finalizing, and charged under its row lock, which staff hold while
+    they tell Stripe, so an invoice staff marked paid or void is never charged by the sync.
     """
     invoice = Invoice.objects.select_related("user").get(pk=invoice_id)
     if not stripe_gateway.is_enabled():
@@ -207,10 +242,9 @@ def invoice_stripe_sync(*, invoice_id: int, force: bool = False) -> SyncOutcome:
         return SyncOutcome.REJECTED
     if invoice.status not in (S.OPEN, S.FAILED) or (invoice.status == S.FAILED and not invoice.stripe_invoice_id):
         return SyncOutcome.SETTLED
-    lines = list(invoice.lines.order_by("id").values("id", "amount_cents", "description", "service_date", "claim_id"))
-    items = _stripe_items(invoice, lines)
+    items, line_count = invoice_stripe_items(invoice)
     if len(items) > stripe_gateway.MAX_INVOICE_ITEMS:
-        error = ERR_TOO_MANY_LINES.format(n=len(lines), groups=len(items), max=stripe_gateway.MAX_INVOICE_ITEMS)
+        error = ERR_TOO_MANY_LINES.format(n=line_count, groups=len(items), max=stripe_gateway.MAX_INVOICE_ITEMS)
         _record_error(invoice.pk, error)
         return SyncOutcome.TOO_MANY_LINES
     if force and invoice.stripe_sync_error:
@@ -242,39 +276,48 @@ def _sync(invoice: Invoice, items: list[StripeItem]) -> SyncOutcome:
             currency=invoice.currency,
         )
     if invoice.stripe_invoice_id != stripe_invoice_id:
-        # Stored before any item is added: a crash from here on resumes on this draft.
-        Invoice.objects.filter(pk=invoice.pk, stripe_invoice_id__isnull=True).update(
+        # Stored before any item is added: a crash from here on resumes on this draft. Only while the invoice is
+        # still open here: one that staff marked paid or void meanwhile (here only, as it had no Stripe invoice yet)
+        # must never reach Stripe.
+        Invoice.objects.filter(pk=invoice.pk, stripe_invoice_id__isnull=True, status=S.OPEN).update(
             stripe_invoice_id=stripe_invoice_id, stripe_customer_id=customer.id
         )
+        if not Invoice.objects.filter(pk=invoice.pk, stripe_invoice_id=stripe_invoice_id).exists():
+            # Nobody will ever finalize this draft: delete it, so nothing at Stripe can charge it or be mistaken.
+            stripe_gateway.invoice_draft_delete(stripe_invoice_id=stripe_invoice_id)
+            return SyncOutcome.SETTLED
     state = stripe_gateway.invoice_retrieve(stripe_invoice_id=stripe_invoice_id)
     if state.status == "draft":
-        existing = stripe_gateway.invoice_items_by_line(stripe_invoice_id=stripe_invoice_id)
-        for item in items:
-            if item.key in existing:
-                continue
-            start, end = _day_bounds(item.service_date)
-            stripe_gateway.invoice_item_create(
-                customer_id=customer.id,
-                stripe_invoice_id=stripe_invoice_id,
-                line_id=item.key,
-                amount_cents=item.amount_cents,
-                currency=invoice.currency,
-                description=item.description,
-                period_start=start,
-                period_end=end,
-                metadata={stripe_gateway.METADATA_INVOICE_ID: str(invoice.pk), **item.metadata},
-            )
+        invoice_stripe_items_add(invoice, items, customer_id=customer.id, stripe_invoice_id=stripe_invoice_id)
+        if not Invoice.objects.filter(pk=invoice.pk, status__in=[S.OPEN, S.FAILED]).exists():
+            return SyncOutcome.SETTLED  # staff settled it meanwhile (at Stripe too: billing.invoice_status)
         state = stripe_gateway.invoice_finalize(stripe_invoice_id=stripe_invoice_id)
     if state.status != "open" or invoice.status == S.FAILED:
         # Settled, or already declined once: Stripe's own retries (auto_advance) own further attempts.
         return _outcome_of(invoice, state, reason=f"Stripe sync: Stripe says {state.status}")
+    return _pay_once(invoice, stripe_invoice_id)
+
+
+def _pay_once(invoice: Invoice, stripe_invoice_id: str) -> SyncOutcome:
+    """The one step that charges the card, made under the invoice's row lock after re-reading its status: staff
+    marking it paid or void hold that lock while they tell Stripe, so a charge never crosses their change."""
     try:
-        state = stripe_gateway.invoice_pay(stripe_invoice_id=stripe_invoice_id)
-    except PaymentDeclined as exc:
-        why = "no payment method on file" if isinstance(exc, stripe_gateway.PaymentMethodMissing) else str(exc)
-        _apply(invoice_id=invoice.pk, to_status=S.FAILED, reason=f"Stripe payment failed: {why}")
-        return SyncOutcome.FAILED
-    return _outcome_of(invoice, state, reason="Stripe sync: paid")
+        with transaction.atomic():
+            status = Invoice.objects.select_for_update().filter(pk=invoice.pk).values_list("status", flat=True).get()
+            if status != S.OPEN:
+                return SyncOutcome.SETTLED
+            try:
+                state = stripe_gateway.invoice_pay(stripe_invoice_id=stripe_invoice_id)
+            except PaymentDeclined as exc:
+                why = "no payment method on file" if isinstance(exc, stripe_gateway.PaymentMethodMissing) else str(exc)
+                _apply(invoice_id=invoice.pk, to_status=S.FAILED, reason=f"Stripe payment failed: {why}")
+                return SyncOutcome.FAILED
+            return _outcome_of(invoice, state, reason="Stripe sync: paid")
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        logger.info("Stripe sync: invoice %s is locked by a staff change; left for a retry", invoice.pk)
+        return SyncOutcome.BUSY
 
 
 def invoices_stripe_sync_pending(*, limit: int | None = None) -> dict[str, int]:

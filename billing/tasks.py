@@ -35,7 +35,7 @@ def sync_stripe_invoices_task() -> dict[str, int]:
 @outbox_handler(PAYMENT_FAILED_NOTICE)
 def send_payment_failed_notice(*, invoice_id: int) -> None:
     """The "payment failed" e-mail with the Billing Portal link; skipped if the invoice was paid meanwhile.
-    Sent by the outbox once per failure recorded (billing.stripe_sync._move)."""
+    Sent by the outbox once per failure recorded (billing.stripe_sync.invoice_move_forward)."""
     services.email_payment_failed(invoice_id=invoice_id)
 
 
