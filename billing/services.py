@@ -17,7 +17,7 @@ from django.db.models import F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import User
-from billing import ledger, pricing
+from billing import ledger, pricing, stripe_gateway
 from billing.errors import (  # noqa: F401  (re-exported: the adapters catch them as services.<Error>)
     BillingError,
     DayNotReady,
@@ -42,6 +42,7 @@ from billing.models import (
     PricingConfig,
 )
 from claims.models import Claim
+from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -381,7 +382,8 @@ def billing_run(
     Safe to run twice, concurrently, or after missed days: each (user, day) gets at most one invoice (a database
     constraint), and a later run picks up whatever an earlier one did not finish. A user whose billing fails is
     recorded in BillingRunFailure and retried next run; the others are billed regardless. With `stripe` (and
-    Stripe configured) one task sends the open invoices to Stripe after the run.
+    Stripe configured) one outbox message (billing.stripe_sync.STRIPE_SYNC) sends the open invoices to Stripe after
+    the run.
     """
     window = billing_window(up_to=up_to, since=since)
     first, last = window.first, window.last
@@ -408,16 +410,21 @@ def billing_run(
         if progress:
             progress(len(user_ids))
     if run is not None:
-        BillingRun.objects.filter(pk=run.pk).update(
-            finished_at=timezone.now(),
-            users=summary.users,
-            invoices=summary.invoices,
-            lines=summary.lines,
-            totals=summary.totals,
-            failures=len(summary.failures),
-        )
-        if stripe and summary.invoices:
-            _on_commit_stripe_sync()
+        with transaction.atomic():
+            BillingRun.objects.filter(pk=run.pk).update(
+                finished_at=timezone.now(),
+                users=summary.users,
+                invoices=summary.invoices,
+                lines=summary.lines,
+                totals=summary.totals,
+                failures=len(summary.failures),
+            )
+            if stripe and stripe_gateway.is_enabled() and (summary.invoices or invoices_stripe_sync_due()):
+                # Promised in the run's last transaction, delivered by the outbox (nudged after commit, else Beat's
+                # sweep): a broker outage now delays the sync instead of leaving the invoices for tomorrow's run.
+                # One message walks every unsent invoice (batch), not one per invoice; also after a run that
+                # found nothing new while an earlier (crashed) run's invoices still wait.
+                outbox_enqueue(kind=STRIPE_SYNC, payload={"run_id": run.pk})
     return summary
 
 
@@ -430,22 +437,6 @@ def billing_run_day(*, day: date | None, dry_run: bool = False, trigger: str) ->
     if day is not None and day > ledger.last_ready_day(timezone.now(), tz=billing_time_zone(), grace=_grace()):
         raise DayNotReady(ERR_NOT_READY.format(day=day))
     return billing_run(up_to=day + ledger.ONE_DAY if day else None, since=day, dry_run=dry_run, trigger=trigger)
-
-
-def _on_commit_stripe_sync() -> None:
-    from billing import stripe_gateway
-
-    if not stripe_gateway.is_enabled():
-        return
-
-    def send() -> None:
-        from billing.tasks import sync_stripe_invoices_task
-
-        sync_stripe_invoices_task.delay()
-
-    # One task per run walks every unsent invoice (batch), not one task per invoice. robust: a broker outage
-    # leaves the invoices for the next run instead of failing a committed run.
-    transaction.on_commit(send, robust=True)
 
 
 def invoice_create_for_day(*, user_id: int, day: date) -> Invoice | None:
@@ -572,10 +563,13 @@ def pricing_currency_switch_check(*, currency: str) -> None:
 
 # --- Stripe (billing/stripe_sync.py; re-exported: the webhook looks these up here) ----------------------------------
 from billing.stripe_sync import (  # noqa: E402, F401
+    STRIPE_SYNC,
     SyncOutcome,
     billing_reconcile,
     email_payment_failed,
     invoice_stripe_status_apply,
     invoice_stripe_sync,
+    invoices_stripe_sync_after_run,
+    invoices_stripe_sync_due,
     invoices_stripe_sync_pending,
 )

@@ -6,6 +6,8 @@ carries a key derived from our rows, so a crash anywhere resumes without duplica
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -13,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -50,9 +52,17 @@ ERR_TOO_MANY_LINES = (
 )
 FAILED_SUBJECT = "Your JSN payment failed (invoice {number})"
 PAYMENT_FAILED_NOTICE = "billing.payment_failed"  # the outbox kind of that e-mail
+STRIPE_SYNC = "billing.stripe_sync"  # the outbox kind of "send the open invoices to Stripe" after a billing run
+STRIPE_SYNC_LEASE = timedelta(minutes=30)  # a worker killed mid-sync leaves it to the sweep after this
+SYNC_LOCK_NAMESPACE = 0x4A534E53  # "JSNS": pg_try_advisory_lock(namespace, 0) while a walk runs
+ALREADY_RUNNING = "already_running"
 SYNC_BATCH = 200
 MAX_CONSECUTIVE_UNAVAILABLE = 3
 RECHECK_SETTLED = timedelta(days=2)
+
+
+class StripeSyncIncomplete(Exception):
+    """Some invoices were left for a retry; the outbox message that asked for the sync stays due."""
 
 
 class SyncOutcome(StrEnum):
@@ -320,25 +330,69 @@ def _pay_once(invoice: Invoice, stripe_invoice_id: str) -> SyncOutcome:
         return SyncOutcome.BUSY
 
 
+def _pending() -> QuerySet[Invoice]:
+    return Invoice.objects.filter(status=S.OPEN, stripe_sync_error="")
+
+
 def invoices_stripe_sync_pending(*, limit: int | None = None) -> dict[str, int]:
     """Walk every open invoice not yet settled at Stripe (oldest first): the daily run's and earlier leftovers.
 
-    One Celery task per run calls this, not one task per invoice. Stops early when Stripe keeps not answering.
+    One outbox message per billing run calls this (STRIPE_SYNC), not one task per invoice. Stops early when
+    Stripe keeps not answering. One walk at a time (a PostgreSQL session lock, freed with the connection if the
+    worker dies): a second one meanwhile does nothing and answers {"already_running": 1}.
     """
     counts: dict[str, int] = {}
     if not stripe_gateway.is_enabled():
         return counts
-    pending = Invoice.objects.filter(status=S.OPEN, stripe_sync_error="").order_by("id").values_list("pk", flat=True)
+    pending = _pending().order_by("id").values_list("pk", flat=True)
     if limit is not None:
         pending = pending[:limit]
-    unavailable_in_a_row = 0
-    for invoice_id in pending.iterator(chunk_size=SYNC_BATCH):
-        outcome = invoice_stripe_sync(invoice_id=invoice_id)
-        counts[outcome] = counts.get(outcome, 0) + 1
-        unavailable_in_a_row = unavailable_in_a_row + 1 if outcome == SyncOutcome.UNAVAILABLE else 0
-        if unavailable_in_a_row >= MAX_CONSECUTIVE_UNAVAILABLE:
-            logger.warning("Stripe sync stopped: Stripe unavailable %s times in a row", unavailable_in_a_row)
-            break
+    with _one_walk_at_a_time() as alone:
+        if not alone:
+            return {ALREADY_RUNNING: 1}
+        unavailable_in_a_row = 0
+        for invoice_id in pending.iterator(chunk_size=SYNC_BATCH):
+            outcome = invoice_stripe_sync(invoice_id=invoice_id)
+            counts[outcome] = counts.get(outcome, 0) + 1
+            unavailable_in_a_row = unavailable_in_a_row + 1 if outcome == SyncOutcome.UNAVAILABLE else 0
+            if unavailable_in_a_row >= MAX_CONSECUTIVE_UNAVAILABLE:
+                logger.warning("Stripe sync stopped: Stripe unavailable %s times in a row", unavailable_in_a_row)
+                break
+    return counts
+
+
+@contextmanager
+def _one_walk_at_a_time() -> Iterator[bool]:
+    """Two walks at once would send the same invoices with the same idempotency keys at the same moment, which
+    Stripe answers with conflicts. Session-level, not per transaction: the walk commits invoice by invoice."""
+    if connection.vendor != "postgresql":
+        yield True  # SQLite: the local demo, one worker
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [SYNC_LOCK_NAMESPACE])
+        alone = cursor.fetchone()[0]
+    try:
+        yield alone
+    finally:
+        if alone:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [SYNC_LOCK_NAMESPACE])
+
+
+def invoices_stripe_sync_due() -> bool:
+    """Whether some invoice waits to be sent to Stripe (what invoices_stripe_sync_pending walks)."""
+    return _pending().exists()
+
+
+def invoices_stripe_sync_after_run(*, run_id: int | None = None) -> dict[str, int]:
+    """The outbox handler of STRIPE_SYNC (billing.tasks): walk the pending invoices; raise StripeSyncIncomplete when
+    some were left because Stripe did not answer, staff held one, or another walk was running, so that the outbox
+    retries it with its back-off (and shows it to staff when it gives up)."""
+    counts = invoices_stripe_sync_pending()
+    left = {k: n for k, n in counts.items() if k in (SyncOutcome.UNAVAILABLE, SyncOutcome.BUSY, ALREADY_RUNNING)}
+    if left:
+        raise StripeSyncIncomplete(f"after billing run {run_id}: left for a retry {left} (all outcomes {counts})")
+    logger.info("Stripe sync after billing run %s: %s", run_id, counts)
     return counts
 
 
