@@ -337,6 +337,22 @@ def test_the_sync_gives_up_on_an_invoice_staff_hold_too_long_and_leaves_it_for_a
     assert invoice_stripe_sync(invoice_id=invoice.pk) == SyncOutcome.PAID  # the retry, once staff are done
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_staff_changing_an_invoice_someone_else_holds_get_busy_not_a_500(fake_stripe, api_client):
+    invoice = open_at_stripe(fake_stripe, UserFactory(email="held@example.com"))
+    holder, _, release = _hold_the_invoice(invoice.pk, then_status=Invoice.Status.OPEN)
+    try:
+        response = mark_paid(api_client, invoice)
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+    assert response.status_code == 423 and response.json()["code"] == "busy"
+    assert fresh(invoice).status == Invoice.Status.OPEN
+    assert fake_stripe.get(invoice.stripe_invoice_id)["status"] == "open"  # Stripe was not asked
+
+
 # --- mark failed -----------------------------------------------------------------------------------------------------
 def test_mark_failed_writes_nothing_at_stripe_which_keeps_collecting(fake_stripe, subscriber, ops):
     invoice = open_at_stripe(fake_stripe, subscriber)
