@@ -285,8 +285,14 @@ class AdminInvoiceListApi(APIView):
 class AdminInvoiceMarkPaidApi(APIView):
     """Staff: mark an invoice paid (e.g. a bank transfer), audited with you and the reason.
 
-    409 `already_paid`, or `invalid_transition` when the status cannot move to paid (void is final; a draft must
-    be finalized first). Paid never moves back, whatever Stripe sends later."""
+    An invoice that is at Stripe is first marked *paid out of band* there, so Stripe never charges the card for
+    it; only once Stripe agreed does it become paid here. 409 `already_paid`, or `invalid_transition` when the
+    status cannot move to paid (void is final; a draft must be finalized first) — also when Stripe had voided
+    it, which then makes it void here. 409 `already_paid_at_stripe`: Stripe had already collected it (it is paid
+    here now; nothing was recorded out of band). 502 `stripe_unavailable`: Stripe did not answer, nothing changed,
+    retrying is safe. 409 `stripe_refused` / `stripe_not_connected`: Stripe said no, or it has the invoice but
+    this installation has no key. 423 `busy`: the invoice is being changed right now. Paid never moves back,
+    whatever Stripe sends later."""
 
     permission_classes = [IsAdminUser, HasModelPermissions]
     required_permissions = ("billing.change_invoice",)
@@ -303,7 +309,7 @@ class AdminInvoiceMarkPaidApi(APIView):
     @extend_schema(
         operation_id="admin_billing_invoice_mark_paid",
         request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 403, 404, 409)},
+        responses={200: OutputSerializer, **error_responses(400, 403, 404, 409, 423, 502)},
     )
     def post(self, request: Request, invoice_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data if isinstance(request.data, dict) else {})
@@ -319,4 +325,8 @@ class AdminInvoiceMarkPaidApi(APIView):
             raise ApiError(404, "not_found", ERR_NOT_FOUND) from None
         except services.InvoiceTransitionRefused as exc:
             raise ApiError(409, exc.code, str(exc), status=exc.status) from None
+        except services.StripeActionError as exc:
+            raise ApiError(502 if exc.code == "stripe_unavailable" else 409, exc.code, str(exc)) from None
+        except services.InvoiceBusy as exc:
+            raise ApiError(423, exc.code, str(exc)) from None
         return Response(self.OutputSerializer(invoice).data)

@@ -17,7 +17,21 @@ from django.db.models import F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import User
-from billing import ledger, pricing
+from billing import ledger, pricing, stripe_gateway
+from billing.errors import (  # noqa: F401  (re-exported: the adapters catch them as services.<Error>)
+    BillingError,
+    DayNotReady,
+    InvoiceBusy,
+    InvoiceTransitionRefused,
+    StripeActionError,
+)
+from billing.invoice_status import (  # noqa: F401  (re-exported: staff status changes live there)
+    STAFF_TRANSITIONS,
+    invoice_mark_failed,
+    invoice_mark_paid,
+    invoice_set_status,
+    invoice_void,
+)
 from billing.models import (
     BillingCursor,
     BillingRun,
@@ -28,6 +42,7 @@ from billing.models import (
     PricingConfig,
 )
 from claims.models import Claim
+from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +67,6 @@ ADVISORY_LOCK_NAMESPACE = 0x4A534E42
 
 ERR_MIXED_CURRENCY = "Claims in more than one currency on {day}: {currencies}. One invoice has one currency."
 ERR_NOT_READY = "{day} cannot be billed yet: it (and the grace period after it) has not ended."
-ERR_BAD_TRANSITION = "An invoice that is {from_status} cannot become {to_status}."
 ERR_REASON_REQUIRED = "A reason is required."
 ERR_NOT_A_CHARGE = "Only a charge line can be credited, once."
 ERR_NO_LATER_INVOICE = "There is no later open invoice for this user to carry the credit; try again after the next run."
@@ -60,23 +74,6 @@ ERR_CURRENCY_SWITCH = (
     "{n} claim(s) priced in {old} still have days to bill: a day's invoice holds one currency, so switching to "
     "{new} now would stop their billing. Keep {old}, or switch once those claims have ended and been billed."
 )
-
-
-class BillingError(Exception):
-    code = "billing_error"
-
-
-class DayNotReady(BillingError):
-    code = "day_not_ended"
-
-
-class InvoiceTransitionRefused(BillingError):
-    """The invoice's status cannot move there (final, or backwards). `status` is the invoice's current one."""
-
-    def __init__(self, message: str, *, status: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = "already_paid" if status == Invoice.Status.PAID else "invalid_transition"
 
 
 def _crash_point(name: str) -> None:
@@ -385,7 +382,8 @@ def billing_run(
     Safe to run twice, concurrently, or after missed days: each (user, day) gets at most one invoice (a database
     constraint), and a later run picks up whatever an earlier one did not finish. A user whose billing fails is
     recorded in BillingRunFailure and retried next run; the others are billed regardless. With `stripe` (and
-    Stripe configured) one task sends the open invoices to Stripe after the run.
+    Stripe configured) one outbox message (billing.stripe_sync.STRIPE_SYNC) sends the open invoices to Stripe after
+    the run.
     """
     window = billing_window(up_to=up_to, since=since)
     first, last = window.first, window.last
@@ -412,16 +410,21 @@ def billing_run(
         if progress:
             progress(len(user_ids))
     if run is not None:
-        BillingRun.objects.filter(pk=run.pk).update(
-            finished_at=timezone.now(),
-            users=summary.users,
-            invoices=summary.invoices,
-            lines=summary.lines,
-            totals=summary.totals,
-            failures=len(summary.failures),
-        )
-        if stripe and summary.invoices:
-            _on_commit_stripe_sync()
+        with transaction.atomic():
+            BillingRun.objects.filter(pk=run.pk).update(
+                finished_at=timezone.now(),
+                users=summary.users,
+                invoices=summary.invoices,
+                lines=summary.lines,
+                totals=summary.totals,
+                failures=len(summary.failures),
+            )
+            if stripe and stripe_gateway.is_enabled() and (summary.invoices or invoices_stripe_sync_due()):
+                # Promised in the run's last transaction, delivered by the outbox (nudged after commit, else Beat's
+                # sweep): a broker outage now delays the sync instead of leaving the invoices for tomorrow's run.
+                # One message walks every unsent invoice (batch), not one per invoice; also after a run that
+                # found nothing new while an earlier (crashed) run's invoices still wait.
+                outbox_enqueue(kind=STRIPE_SYNC, payload={"run_id": run.pk})
     return summary
 
 
@@ -436,22 +439,6 @@ def billing_run_day(*, day: date | None, dry_run: bool = False, trigger: str) ->
     return billing_run(up_to=day + ledger.ONE_DAY if day else None, since=day, dry_run=dry_run, trigger=trigger)
 
 
-def _on_commit_stripe_sync() -> None:
-    from billing import stripe_gateway
-
-    if not stripe_gateway.is_enabled():
-        return
-
-    def send() -> None:
-        from billing.tasks import sync_stripe_invoices_task
-
-        sync_stripe_invoices_task.delay()
-
-    # One task per run walks every unsent invoice (batch), not one task per invoice. robust: a broker outage
-    # leaves the invoices for the next run instead of failing a committed run.
-    transaction.on_commit(send, robust=True)
-
-
 def invoice_create_for_day(*, user_id: int, day: date) -> Invoice | None:
     """Bill one user for one ended day; returns that day's invoice (new or existing), None if nothing to bill."""
     window = billing_window(up_to=day + ledger.ONE_DAY, since=day, move_cursor=False)
@@ -462,50 +449,6 @@ def invoice_create_for_day(*, user_id: int, day: date) -> Invoice | None:
     with contextlib.suppress(IntegrityError):
         _bill_batch([user_id], window=window, run=run)
     return Invoice.objects.filter(user_id=user_id, invoice_date=day).first()
-
-
-# --- Invoice status ------------------------------------------------------------------------------------------
-
-_TRANSITIONS: dict[str, set[str]] = {
-    Invoice.Status.DRAFT: {Invoice.Status.OPEN, Invoice.Status.VOID},
-    Invoice.Status.OPEN: {Invoice.Status.PAID, Invoice.Status.FAILED, Invoice.Status.VOID},
-    Invoice.Status.FAILED: {Invoice.Status.PAID, Invoice.Status.VOID, Invoice.Status.UNCOLLECTIBLE},
-    Invoice.Status.UNCOLLECTIBLE: {Invoice.Status.PAID, Invoice.Status.VOID},
-    Invoice.Status.PAID: set(),  # paid never moves back; corrections are credit lines
-    Invoice.Status.VOID: set(),
-}
-
-
-def invoice_set_status(*, invoice_id: int, to_status: str, actor: User | None, reason: str) -> Invoice:
-    """Move an invoice to a new status, audited. Compare-and-set: a concurrent change makes this one fail."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise BillingError(ERR_REASON_REQUIRED)
-    with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-        if to_status not in _TRANSITIONS.get(invoice.status, set()):
-            raise InvoiceTransitionRefused(
-                ERR_BAD_TRANSITION.format(from_status=invoice.status, to_status=to_status), status=invoice.status
-            )
-        paid_at = timezone.now() if to_status == Invoice.Status.PAID else invoice.paid_at
-        Invoice.objects.filter(pk=invoice.pk, status=invoice.status).update(status=to_status, paid_at=paid_at)
-        InvoiceEvent.objects.create(
-            invoice=invoice, actor=actor, from_status=invoice.status, to_status=to_status, reason=reason[:500]
-        )
-        invoice.status, invoice.paid_at = to_status, paid_at
-    return invoice
-
-
-def invoice_mark_paid(*, invoice_id: int, actor: User | None, reason: str) -> Invoice:
-    return invoice_set_status(invoice_id=invoice_id, to_status=Invoice.Status.PAID, actor=actor, reason=reason)
-
-
-def invoice_mark_failed(*, invoice_id: int, actor: User | None, reason: str) -> Invoice:
-    return invoice_set_status(invoice_id=invoice_id, to_status=Invoice.Status.FAILED, actor=actor, reason=reason)
-
-
-def invoice_void(*, invoice_id: int, actor: User | None, reason: str) -> Invoice:
-    return invoice_set_status(invoice_id=invoice_id, to_status=Invoice.Status.VOID, actor=actor, reason=reason)
 
 
 def invoice_line_credit(*, line_id: int, actor: User | None, reason: str) -> InvoiceLine:
@@ -620,10 +563,13 @@ def pricing_currency_switch_check(*, currency: str) -> None:
 
 # --- Stripe (billing/stripe_sync.py; re-exported: the webhook looks these up here) ----------------------------------
 from billing.stripe_sync import (  # noqa: E402, F401
+    STRIPE_SYNC,
     SyncOutcome,
     billing_reconcile,
     email_payment_failed,
     invoice_stripe_status_apply,
     invoice_stripe_sync,
+    invoices_stripe_sync_after_run,
+    invoices_stripe_sync_due,
     invoices_stripe_sync_pending,
 )

@@ -103,6 +103,8 @@ class StripeInvoiceState:
     attempt_count: int
     hosted_invoice_url: str | None
     metadata: dict[str, str]
+    # Paid outside Stripe (out of band), in cents. Stripe computes it only when asked for (expand): None otherwise.
+    amount_paid_off_stripe: int | None = None
 
     @classmethod
     def from_stripe(cls, data: Any) -> StripeInvoiceState:
@@ -116,6 +118,7 @@ class StripeInvoiceState:
             attempt_count=data["attempt_count"],
             hosted_invoice_url=data.get("hosted_invoice_url"),
             metadata=dict(data.get("metadata") or {}),
+            amount_paid_off_stripe=data.get("amount_paid_off_stripe"),
         )
 
 
@@ -435,16 +438,22 @@ def invoice_items_by_line(*, stripe_invoice_id: str) -> dict[str, str]:
     return found
 
 
-def invoice_finalize(*, stripe_invoice_id: str) -> StripeInvoiceState:
-    """Step 3: finalize with auto_advance on, so Stripe's own retries own later attempts. Idempotent."""
+def invoice_finalize(*, stripe_invoice_id: str, auto_advance: bool = True) -> StripeInvoiceState:
+    """Step 3: finalize with auto_advance on, so Stripe's own retries own later attempts. Idempotent.
+
+    `auto_advance=False` finalizes without starting Stripe's automatic collection: for a draft that staff settle
+    (paid out of band), which must never be charged, not even in the moment before the next call."""
     options = _options()
+    # Another key for the other body: the same key with different parameters is an idempotency error at Stripe.
+    key = (
+        idempotency_key("fin", stripe_invoice_id)
+        if auto_advance
+        else idempotency_key("fin", stripe_invoice_id, "manual")
+    )
     try:
         with _translated():
             data = stripe.Invoice.finalize_invoice(
-                stripe_invoice_id,
-                auto_advance=True,
-                idempotency_key=idempotency_key("fin", stripe_invoice_id),
-                **options,
+                stripe_invoice_id, auto_advance=auto_advance, idempotency_key=key, **options
             )
     except StripeRequestRejected:
         state = invoice_retrieve(stripe_invoice_id=stripe_invoice_id)
@@ -475,8 +484,48 @@ def invoice_pay(*, stripe_invoice_id: str) -> StripeInvoiceState:
     return StripeInvoiceState.from_stripe(data)
 
 
-def invoice_retrieve(*, stripe_invoice_id: str) -> StripeInvoiceState:
+def invoice_pay_out_of_band(*, stripe_invoice_id: str) -> StripeInvoiceState:
+    """Tell Stripe an open (or uncollectible) invoice was paid outside Stripe: no charge is made, and Stripe's
+    automatic collection stops. Stripe refuses (StripeRequestRejected) a draft, a paid or a void invoice."""
     options = _options()
+    with _translated():
+        data = stripe.Invoice.pay(
+            stripe_invoice_id,
+            paid_out_of_band=True,
+            idempotency_key=idempotency_key("oob", stripe_invoice_id),
+            **options,
+        )
+    return StripeInvoiceState.from_stripe(data)
+
+
+def invoice_void(*, stripe_invoice_id: str) -> StripeInvoiceState:
+    """Void an open (or uncollectible) invoice: Stripe stops collecting it and keeps it as a record. Stripe
+    refuses (StripeRequestRejected) a draft, a paid or a void invoice."""
+    options = _options()
+    with _translated():
+        data = stripe.Invoice.void_invoice(
+            stripe_invoice_id, idempotency_key=idempotency_key("void", stripe_invoice_id), **options
+        )
+    return StripeInvoiceState.from_stripe(data)
+
+
+def invoice_draft_delete(*, stripe_invoice_id: str) -> None:
+    """Delete a draft (only drafts can be deleted; it was never shown to the customer nor charged). A draft that
+    is gone already counts as deleted."""
+    options = _options()
+    try:
+        with _translated():
+            stripe.Invoice.delete(stripe_invoice_id, **options)
+    except StripeRequestRejected as e:
+        if e.code != "resource_missing":
+            raise
+
+
+def invoice_retrieve(*, stripe_invoice_id: str, with_paid_off_stripe: bool = False) -> StripeInvoiceState:
+    """Re-read one invoice. `with_paid_off_stripe` also asks for `amount_paid_off_stripe` (paid out of band)."""
+    options = _options()
+    if with_paid_off_stripe:
+        options = {**options, "expand": ["amount_paid_off_stripe"]}
     with _translated():
         return StripeInvoiceState.from_stripe(stripe.Invoice.retrieve(stripe_invoice_id, **options))
 

@@ -6,6 +6,8 @@ carries a key derived from our rows, so a crash anywhere resumes without duplica
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -13,12 +15,13 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
 from billing import stripe_gateway
+from billing.errors import is_busy
 from billing.models import Invoice, InvoiceEvent, StripeDrift
 from billing.stripe_gateway import (
     PaymentDeclined,
@@ -49,9 +52,17 @@ ERR_TOO_MANY_LINES = (
 )
 FAILED_SUBJECT = "Your JSN payment failed (invoice {number})"
 PAYMENT_FAILED_NOTICE = "billing.payment_failed"  # the outbox kind of that e-mail
+STRIPE_SYNC = "billing.stripe_sync"  # the outbox kind of "send the open invoices to Stripe" after a billing run
+STRIPE_SYNC_LEASE = timedelta(minutes=30)  # a worker killed mid-sync leaves it to the sweep after this
+SYNC_LOCK_NAMESPACE = 0x4A534E53  # "JSNS": pg_try_advisory_lock(namespace, 0) while a walk runs
+ALREADY_RUNNING = "already_running"
 SYNC_BATCH = 200
 MAX_CONSECUTIVE_UNAVAILABLE = 3
 RECHECK_SETTLED = timedelta(days=2)
+
+
+class StripeSyncIncomplete(Exception):
+    """Some invoices were left for a retry; the outbox message that asked for the sync stays due."""
 
 
 class SyncOutcome(StrEnum):
@@ -59,14 +70,15 @@ class SyncOutcome(StrEnum):
     FAILED = "failed"
     OPEN = "open"  # at Stripe and finalized; Stripe settles it later (webhooks)
     SETTLED = "settled"  # nothing left to do
-    UNAVAILABLE = "unavailable"  # Stripe did not answer: left for the next run
+    UNAVAILABLE = "unavailable"  # Stripe did not answer: left for a retry
+    BUSY = "busy"  # staff were changing it (row locked) when it was to be charged: left for a retry
     REJECTED = "rejected"  # recorded in stripe_sync_error; skipped until staff retry
     TOO_MANY_LINES = "too_many_lines"  # recorded in stripe_sync_error
     DISABLED = "disabled"
 
 
 # --- status changes ----------------------------------------------------------------------------------------------
-def _move(invoice: Invoice, to_status: str, *, reason: str) -> bool:
+def invoice_move_forward(invoice: Invoice, to_status: str, *, reason: str) -> bool:
     """Move a locked invoice forward, audited; a backward or repeated move changes nothing (False)."""
     if to_status == invoice.status or to_status not in STRIPE_TRANSITIONS.get(invoice.status, set()):
         return False
@@ -87,7 +99,7 @@ def _move(invoice: Invoice, to_status: str, *, reason: str) -> bool:
 def _apply(*, invoice_id: int, to_status: str, reason: str) -> bool:
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-        return _move(invoice, to_status, reason=reason)
+        return invoice_move_forward(invoice, to_status, reason=reason)
 
 
 def invoice_stripe_status_apply(
@@ -108,7 +120,7 @@ def invoice_stripe_status_apply(
             logger.info("Stripe %s for %s: no linked JSN invoice", event_type, stripe_invoice_id)
             return False
         reason = f"Stripe {event_type}: {stripe_status} (attempt {attempt_count})"
-        return _move(invoice, to_status, reason=reason)
+        return invoice_move_forward(invoice, to_status, reason=reason)
 
 
 def email_payment_failed(*, invoice_id: int) -> None:
@@ -193,12 +205,45 @@ def _stripe_items(invoice: Invoice, lines: list[dict]) -> list[StripeItem]:
     return items
 
 
+def invoice_stripe_items(invoice: Invoice) -> tuple[list[StripeItem], int]:
+    """The items Stripe gets for this invoice, and its number of lines."""
+    lines = list(invoice.lines.order_by("id").values("id", "amount_cents", "description", "service_date", "claim_id"))
+    return _stripe_items(invoice, lines), len(lines)
+
+
+def invoice_stripe_items_add(
+    invoice: Invoice, items: list[StripeItem], *, customer_id: str, stripe_invoice_id: str
+) -> None:
+    """Attach to the Stripe draft every item not on it yet (found by line id, so this resumes after the 24 h key
+    window too). Used by the sync and by staff settling a draft (billing.invoice_status)."""
+    existing = stripe_gateway.invoice_items_by_line(stripe_invoice_id=stripe_invoice_id)
+    for item in items:
+        if item.key in existing:
+            continue
+        start, end = _day_bounds(item.service_date)
+        stripe_gateway.invoice_item_create(
+            customer_id=customer_id,
+            stripe_invoice_id=stripe_invoice_id,
+            line_id=item.key,
+            amount_cents=item.amount_cents,
+            currency=invoice.currency,
+            description=item.description,
+            period_start=start,
+            period_end=end,
+            metadata={stripe_gateway.METADATA_INVOICE_ID: str(invoice.pk), **item.metadata},
+        )
+
+
 def invoice_stripe_sync(*, invoice_id: int, force: bool = False) -> SyncOutcome:
     """Send one invoice to Stripe and charge it once: draft → its items (_stripe_items) → finalize → pay.
 
     Resumable at any point: the draft id is stored before items are added, items already on the draft are found
     by line id, finalize and pay are idempotent. A decline marks the invoice failed (e-mail after commit); Stripe
-    being down leaves it for the next run. `force` retries an invoice whose last attempt recorded an error.
+    being down leaves it for a retry. `force` retries an invoice whose last attempt recorded an error.
+
+    Staff may settle the invoice while it is being sent (billing.invoice_status): it is linked to its new draft only
+    while it is still open here, re-read before finalizing, and charged under its row lock, which staff hold while
+    they tell Stripe, so an invoice staff marked paid or void is never charged by the sync.
     """
     invoice = Invoice.objects.select_related("user").get(pk=invoice_id)
     if not stripe_gateway.is_enabled():
@@ -207,10 +252,9 @@ def invoice_stripe_sync(*, invoice_id: int, force: bool = False) -> SyncOutcome:
         return SyncOutcome.REJECTED
     if invoice.status not in (S.OPEN, S.FAILED) or (invoice.status == S.FAILED and not invoice.stripe_invoice_id):
         return SyncOutcome.SETTLED
-    lines = list(invoice.lines.order_by("id").values("id", "amount_cents", "description", "service_date", "claim_id"))
-    items = _stripe_items(invoice, lines)
+    items, line_count = invoice_stripe_items(invoice)
     if len(items) > stripe_gateway.MAX_INVOICE_ITEMS:
-        error = ERR_TOO_MANY_LINES.format(n=len(lines), groups=len(items), max=stripe_gateway.MAX_INVOICE_ITEMS)
+        error = ERR_TOO_MANY_LINES.format(n=line_count, groups=len(items), max=stripe_gateway.MAX_INVOICE_ITEMS)
         _record_error(invoice.pk, error)
         return SyncOutcome.TOO_MANY_LINES
     if force and invoice.stripe_sync_error:
@@ -242,60 +286,113 @@ def _sync(invoice: Invoice, items: list[StripeItem]) -> SyncOutcome:
             currency=invoice.currency,
         )
     if invoice.stripe_invoice_id != stripe_invoice_id:
-        # Stored before any item is added: a crash from here on resumes on this draft.
-        Invoice.objects.filter(pk=invoice.pk, stripe_invoice_id__isnull=True).update(
+        # Stored before any item is added: a crash from here on resumes on this draft. Only while the invoice is
+        # still open here: one that staff marked paid or void meanwhile (here only, as it had no Stripe invoice yet)
+        # must never reach Stripe.
+        Invoice.objects.filter(pk=invoice.pk, stripe_invoice_id__isnull=True, status=S.OPEN).update(
             stripe_invoice_id=stripe_invoice_id, stripe_customer_id=customer.id
         )
+        if not Invoice.objects.filter(pk=invoice.pk, stripe_invoice_id=stripe_invoice_id).exists():
+            # Nobody will ever finalize this draft: delete it, so nothing at Stripe can charge it or be mistaken.
+            stripe_gateway.invoice_draft_delete(stripe_invoice_id=stripe_invoice_id)
+            return SyncOutcome.SETTLED
     state = stripe_gateway.invoice_retrieve(stripe_invoice_id=stripe_invoice_id)
     if state.status == "draft":
-        existing = stripe_gateway.invoice_items_by_line(stripe_invoice_id=stripe_invoice_id)
-        for item in items:
-            if item.key in existing:
-                continue
-            start, end = _day_bounds(item.service_date)
-            stripe_gateway.invoice_item_create(
-                customer_id=customer.id,
-                stripe_invoice_id=stripe_invoice_id,
-                line_id=item.key,
-                amount_cents=item.amount_cents,
-                currency=invoice.currency,
-                description=item.description,
-                period_start=start,
-                period_end=end,
-                metadata={stripe_gateway.METADATA_INVOICE_ID: str(invoice.pk), **item.metadata},
-            )
+        invoice_stripe_items_add(invoice, items, customer_id=customer.id, stripe_invoice_id=stripe_invoice_id)
+        if not Invoice.objects.filter(pk=invoice.pk, status__in=[S.OPEN, S.FAILED]).exists():
+            return SyncOutcome.SETTLED  # staff settled it meanwhile (at Stripe too: billing.invoice_status)
         state = stripe_gateway.invoice_finalize(stripe_invoice_id=stripe_invoice_id)
     if state.status != "open" or invoice.status == S.FAILED:
         # Settled, or already declined once: Stripe's own retries (auto_advance) own further attempts.
         return _outcome_of(invoice, state, reason=f"Stripe sync: Stripe says {state.status}")
+    return _pay_once(invoice, stripe_invoice_id)
+
+
+def _pay_once(invoice: Invoice, stripe_invoice_id: str) -> SyncOutcome:
+    """The one step that charges the card, made under the invoice's row lock after re-reading its status: staff
+    marking it paid or void hold that lock while they tell Stripe, so a charge never crosses their change."""
     try:
-        state = stripe_gateway.invoice_pay(stripe_invoice_id=stripe_invoice_id)
-    except PaymentDeclined as exc:
-        why = "no payment method on file" if isinstance(exc, stripe_gateway.PaymentMethodMissing) else str(exc)
-        _apply(invoice_id=invoice.pk, to_status=S.FAILED, reason=f"Stripe payment failed: {why}")
-        return SyncOutcome.FAILED
-    return _outcome_of(invoice, state, reason="Stripe sync: paid")
+        with transaction.atomic():
+            status = Invoice.objects.select_for_update().filter(pk=invoice.pk).values_list("status", flat=True).get()
+            if status != S.OPEN:
+                return SyncOutcome.SETTLED
+            try:
+                state = stripe_gateway.invoice_pay(stripe_invoice_id=stripe_invoice_id)
+            except PaymentDeclined as exc:
+                why = "no payment method on file" if isinstance(exc, stripe_gateway.PaymentMethodMissing) else str(exc)
+                _apply(invoice_id=invoice.pk, to_status=S.FAILED, reason=f"Stripe payment failed: {why}")
+                return SyncOutcome.FAILED
+            return _outcome_of(invoice, state, reason="Stripe sync: paid")
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        logger.info("Stripe sync: invoice %s is locked by a staff change; left for a retry", invoice.pk)
+        return SyncOutcome.BUSY
+
+
+def _pending() -> QuerySet[Invoice]:
+    return Invoice.objects.filter(status=S.OPEN, stripe_sync_error="")
 
 
 def invoices_stripe_sync_pending(*, limit: int | None = None) -> dict[str, int]:
     """Walk every open invoice not yet settled at Stripe (oldest first): the daily run's and earlier leftovers.
 
-    One Celery task per run calls this, not one task per invoice. Stops early when Stripe keeps not answering.
+    One outbox message per billing run calls this (STRIPE_SYNC), not one task per invoice. Stops early when
+    Stripe keeps not answering. One walk at a time (a PostgreSQL session lock, freed with the connection if the
+    worker dies): a second one meanwhile does nothing and answers {"already_running": 1}.
     """
     counts: dict[str, int] = {}
     if not stripe_gateway.is_enabled():
         return counts
-    pending = Invoice.objects.filter(status=S.OPEN, stripe_sync_error="").order_by("id").values_list("pk", flat=True)
+    pending = _pending().order_by("id").values_list("pk", flat=True)
     if limit is not None:
         pending = pending[:limit]
-    unavailable_in_a_row = 0
-    for invoice_id in pending.iterator(chunk_size=SYNC_BATCH):
-        outcome = invoice_stripe_sync(invoice_id=invoice_id)
-        counts[outcome] = counts.get(outcome, 0) + 1
-        unavailable_in_a_row = unavailable_in_a_row + 1 if outcome == SyncOutcome.UNAVAILABLE else 0
-        if unavailable_in_a_row >= MAX_CONSECUTIVE_UNAVAILABLE:
-            logger.warning("Stripe sync stopped: Stripe unavailable %s times in a row", unavailable_in_a_row)
-            break
+    with _one_walk_at_a_time() as alone:
+        if not alone:
+            return {ALREADY_RUNNING: 1}
+        unavailable_in_a_row = 0
+        for invoice_id in pending.iterator(chunk_size=SYNC_BATCH):
+            outcome = invoice_stripe_sync(invoice_id=invoice_id)
+            counts[outcome] = counts.get(outcome, 0) + 1
+            unavailable_in_a_row = unavailable_in_a_row + 1 if outcome == SyncOutcome.UNAVAILABLE else 0
+            if unavailable_in_a_row >= MAX_CONSECUTIVE_UNAVAILABLE:
+                logger.warning("Stripe sync stopped: Stripe unavailable %s times in a row", unavailable_in_a_row)
+                break
+    return counts
+
+
+@contextmanager
+def _one_walk_at_a_time() -> Iterator[bool]:
+    """Two walks at once would send the same invoices with the same idempotency keys at the same moment, which
+    Stripe answers with conflicts. Session-level, not per transaction: the walk commits invoice by invoice."""
+    if connection.vendor != "postgresql":
+        yield True  # SQLite: the local demo, one worker
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [SYNC_LOCK_NAMESPACE])
+        alone = cursor.fetchone()[0]
+    try:
+        yield alone
+    finally:
+        if alone:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [SYNC_LOCK_NAMESPACE])
+
+
+def invoices_stripe_sync_due() -> bool:
+    """Whether some invoice waits to be sent to Stripe (what invoices_stripe_sync_pending walks)."""
+    return _pending().exists()
+
+
+def invoices_stripe_sync_after_run(*, run_id: int | None = None) -> dict[str, int]:
+    """The outbox handler of STRIPE_SYNC (billing.tasks): walk the pending invoices; raise StripeSyncIncomplete when
+    some were left because Stripe did not answer, staff held one, or another walk was running, so that the outbox
+    retries it with its back-off (and shows it to staff when it gives up)."""
+    counts = invoices_stripe_sync_pending()
+    left = {k: n for k, n in counts.items() if k in (SyncOutcome.UNAVAILABLE, SyncOutcome.BUSY, ALREADY_RUNNING)}
+    if left:
+        raise StripeSyncIncomplete(f"after billing run {run_id}: left for a retry {left} (all outcomes {counts})")
+    logger.info("Stripe sync after billing run %s: %s", run_id, counts)
     return counts
 
 

@@ -6,7 +6,7 @@ from billing import services
 from billing.models import BillingRun
 from billing.retention import webhook_bodies_drop
 from billing.services import billing_run
-from billing.stripe_sync import PAYMENT_FAILED_NOTICE
+from billing.stripe_sync import PAYMENT_FAILED_NOTICE, STRIPE_SYNC, STRIPE_SYNC_LEASE
 from outbox.services import outbox_handler
 
 
@@ -25,17 +25,25 @@ def bill_daily_task() -> dict:
     }
 
 
+@outbox_handler(STRIPE_SYNC, lease=STRIPE_SYNC_LEASE)
+def send_invoices_to_stripe(*, run_id: int | None = None) -> None:
+    """After each billing run: send every open invoice not yet settled at Stripe. Promised through the outbox in
+    the run's last transaction, run outside a transaction (each Stripe step commits its own row) and retried with
+    the outbox's back-off while invoices are left (Stripe down). Running it twice is harmless: each step carries an
+    idempotency key and settled invoices are skipped."""
+    services.invoices_stripe_sync_after_run(run_id=run_id)
+
+
 @shared_task
 def sync_stripe_invoices_task() -> dict[str, int]:
-    """After each billing run: send every open invoice not yet settled at Stripe. Running it twice is harmless
-    (each step carries an idempotency key; settled invoices are skipped)."""
+    """The pre-outbox task, kept so that tasks queued before an upgrade still run; nothing queues it now."""
     return services.invoices_stripe_sync_pending()
 
 
 @outbox_handler(PAYMENT_FAILED_NOTICE)
 def send_payment_failed_notice(*, invoice_id: int) -> None:
     """The "payment failed" e-mail with the Billing Portal link; skipped if the invoice was paid meanwhile.
-    Sent by the outbox once per failure recorded (billing.stripe_sync._move)."""
+    Sent by the outbox once per failure recorded (billing.stripe_sync.invoice_move_forward)."""
     services.email_payment_failed(invoice_id=invoice_id)
 
 

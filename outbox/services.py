@@ -11,6 +11,13 @@ sweep racing for the same message send it once: the loser skips the locked row o
 
 The one ambiguous case is a process killed after the handler sent its e-mail but before the commit: the row stays
 unsent and is sent again (at least once, never lost). Handlers take ids and re-read the database.
+
+A handler registered with a `lease` (a long job that calls other services and commits each of its own steps, like
+the Stripe sync after a billing run) runs outside any transaction instead: delivery first claims the message for
+the lease (attempts + 1, next attempt at the lease's end, committed), so nudges and sweeps skip it meanwhile, then
+runs the handler and marks the message sent when it returns. A worker killed midway leaves the message to be run
+again once the lease has ended; a failing handler backs off as any other. Such handlers must be idempotent, and
+safe to overlap should one outlast its lease.
 """
 
 import logging
@@ -37,20 +44,28 @@ RETRY_MAX_DELAY = timedelta(hours=1)
 KEEP_SENT = timedelta(days=30)  # sent rows are pruned by the sweep after this long
 
 _handlers: dict[str, Handler] = {}
+_leases: dict[str, timedelta] = {}  # kinds whose handler runs outside the delivery transaction (see above)
 
 
 class OutboxError(Exception):
     pass
 
 
-def outbox_handler(kind: str) -> Callable[[H], H]:
-    """Register the function that delivers messages of `kind`; it is called with the payload as keywords."""
+def outbox_handler(kind: str, *, lease: timedelta | None = None) -> Callable[[H], H]:
+    """Register the function that delivers messages of `kind`; it is called with the payload as keywords.
+
+    Without `lease` it runs inside the transaction that marks the message sent; with one, outside any transaction
+    (claimed for `lease` first; see the module docstring)."""
 
     def register(fn: H) -> H:
         known = _handlers.get(kind)
         if known is not None and known is not fn and known.__qualname__ != fn.__qualname__:
             raise OutboxError(f"Two outbox handlers for {kind!r}: {known.__qualname__} and {fn.__qualname__}")
         _handlers[kind] = fn
+        if lease is not None:
+            _leases[kind] = lease
+        else:
+            _leases.pop(kind, None)
         return fn
 
     return register
@@ -95,17 +110,19 @@ def _retry_delay(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), RETRY_MAX_DELAY)
 
 
-def outbox_deliver(*, message_id: int) -> bool:
+def outbox_deliver(*, message_id: int, now: datetime | None = None) -> bool:
     """Run one message's handler and mark it sent, in one transaction. True when this call delivered it.
 
-    False when it was sent already, is being sent by another worker right now (row locked), is unknown, or its
-    handler failed (recorded on the row with a back-off; the sweep retries it)."""
+    False when it was sent already, is being sent by another worker right now (row locked, or a leased message
+    whose lease has not ended), is unknown, or its handler failed (recorded on the row with a back-off; the sweep
+    retries it)."""
+    leased = None
     try:
         with transaction.atomic():
             message = (
                 OutboxMessage.objects.select_for_update(skip_locked=True)
                 .filter(pk=message_id, sent_at__isnull=True)
-                .only("id", "kind", "payload")
+                .only("id", "kind", "payload", "attempts", "next_attempt_at")
                 .first()
             )
             if message is None:
@@ -113,23 +130,51 @@ def outbox_deliver(*, message_id: int) -> bool:
             handler = _handlers.get(message.kind)
             if handler is None:
                 raise OutboxError(f"No outbox handler for {message.kind!r}")
-            handler(**message.payload)
-            OutboxMessage.objects.filter(pk=message.pk).update(
-                sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
-            )
+            lease = _leases.get(message.kind)
+            if lease is None:
+                handler(**message.payload)
+                OutboxMessage.objects.filter(pk=message.pk).update(
+                    sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+                )
+            else:
+                # The sweep's clock when it is later than ours (tests sweeping "later"), else ours: a long sweep's
+                # start time would shorten the lease.
+                now = max(now, timezone.now()) if now else timezone.now()
+                if message.next_attempt_at > now:
+                    return False  # claimed by a run in progress (or backing off after a failure)
+                # Committed before the handler runs: whoever comes next sees the claim and skips the message.
+                OutboxMessage.objects.filter(pk=message.pk).update(
+                    attempts=F("attempts") + 1, next_attempt_at=now + lease
+                )
+                leased = message, handler
     except Exception as exc:
         logger.exception("Outbox message %s failed; it stays unsent and is retried by the sweep", message_id)
         _record_failure(message_id=message_id, error=exc)
         return False
+    if leased is None:
+        return True
+    return _run_leased(*leased)
+
+
+def _run_leased(message: OutboxMessage, handler: Handler) -> bool:
+    """A leased message's handler, outside any transaction (it commits its own steps); then mark it sent."""
+    try:
+        handler(**message.payload)
+    except Exception as exc:
+        logger.exception("Outbox message %s failed; it stays unsent and is retried by the sweep", message.pk)
+        _record_failure(message_id=message.pk, error=exc, counted=True)
+        return False
+    OutboxMessage.objects.filter(pk=message.pk, sent_at__isnull=True).update(sent_at=timezone.now(), last_error="")
     return True
 
 
-def _record_failure(*, message_id: int, error: BaseException) -> None:
+def _record_failure(*, message_id: int, error: BaseException, counted: bool = False) -> None:
+    """Back off after a failed attempt. `counted`: the attempt was counted already (a leased message's claim)."""
     try:
         message = OutboxMessage.objects.filter(pk=message_id, sent_at__isnull=True).only("attempts").first()
         if message is None:
             return
-        attempts = message.attempts + 1
+        attempts = message.attempts if counted else message.attempts + 1
         OutboxMessage.objects.filter(pk=message_id, sent_at__isnull=True).update(
             attempts=attempts,
             next_attempt_at=timezone.now() + _retry_delay(attempts),
@@ -154,7 +199,7 @@ def outbox_sweep(*, now: datetime | None = None, batch_size: int = 500) -> int:
             .order_by("id")
             .values_list("id", flat=True)[:batch_size]
         )
-        delivered += sum(outbox_deliver(message_id=message_id) for message_id in ids)
+        delivered += sum(outbox_deliver(message_id=message_id, now=now) for message_id in ids)
         if len(ids) < batch_size:
             break
         after_id = ids[-1]

@@ -10,7 +10,10 @@ Semantics kept from Stripe (see ../shared/docs/STRIPE.md):
   Validation errors (400) are not stored, as at Stripe. `expire_idempotency_keys()` simulates the 24 h window.
 - Invoice items created with `invoice=` join that draft; without it they stay pending on the customer.
 - Finalize moves draft → open (zero totals → paid); pay charges the default payment method once; a declining
-  card answers 402 `card_error` and leaves the invoice open with `attempt_count` raised.
+  card answers 402 `card_error` and leaves the invoice open with `attempt_count` raised. `paid_out_of_band=true`
+  settles an open or uncollectible invoice without a charge (a draft is refused: finalize it first); the amount
+  shows as `amount_paid_off_stripe` when that is expanded. Void takes open or uncollectible invoices; only drafts
+  can be deleted. `collect_automatically()` plays Stripe's automatic collection (auto_advance) once.
 - Events are recorded for state changes and retrievable at `GET /v1/events/<id>`; `signed_webhook()` builds a
   delivery with a real `Stripe-Signature` header.
 
@@ -23,6 +26,7 @@ Use the `fake_stripe` fixture; it also sets test keys in settings and makes the 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -139,6 +143,7 @@ class FakeStripe:
     events: list[str] = field(default_factory=list)
     injections: list[Injection] = field(default_factory=list)
     declining_payment_methods: set[str] = field(default_factory=set)
+    automatic_attempts: list[str] = field(default_factory=list)  # invoice ids, see collect_automatically()
     _idempotency: dict[str, _Stored] = field(default_factory=dict)
     _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -168,6 +173,7 @@ class FakeStripe:
         route("GET", r"/v1/invoices", self._invoice_list)
         route("GET", r"/v1/invoices/search", self._invoice_search)
         route("GET", r"/v1/invoices/(?P<id>in_\w+)", self._retrieve("invoice"))
+        route("DELETE", r"/v1/invoices/(?P<id>in_\w+)", self._invoice_delete)
         route("GET", r"/v1/invoices/(?P<id>in_\w+)/lines", self._invoice_lines)
         route("POST", r"/v1/invoices/(?P<id>in_\w+)/finalize", self._invoice_finalize)
         route("POST", r"/v1/invoices/(?P<id>in_\w+)/pay", self._invoice_pay)
@@ -351,6 +357,9 @@ class FakeStripe:
         if out.get("object") == "invoice":
             lines = [self.render(self.objects[i]) for i in out.pop("_line_ids", [])]
             out["lines"] = self._list(lines, f"/v1/invoices/{out['id']}/lines")
+            if "amount_paid_off_stripe" in (expand or []):
+                # Computed from payment records: only answered when asked for, never in event payloads (dahlia).
+                out["amount_paid_off_stripe"] = out.get("_amount_paid_off_stripe", 0)
         elif out.get("object") == "subscription":
             items = [self.render(self.objects[i]) for i in out.pop("_item_ids", [])]
             out["items"] = self._list(items, f"/v1/subscription_items?subscription={out['id']}")
@@ -1181,12 +1190,57 @@ class FakeStripe:
         invoice = self._invoice(id)
         if invoice["status"] == "paid":
             raise _invalid("Invoice is already paid", code="invoice_already_paid")
-        if invoice["status"] in ("void", "uncollectible") and invoice["status"] == "void":
+        if invoice["status"] == "void":
             raise _invalid("This invoice has been voided and can no longer be paid.")
+        if _bool(params.get("paid_out_of_band")):
+            if invoice["status"] == "draft":
+                raise _invalid(
+                    f"You can only mark an open or uncollectible invoice as paid out of band; {id} is a draft. "
+                    "Finalize it first."
+                )
+            self._mark_paid_out_of_band(invoice)
+            return invoice
         if invoice["status"] == "draft":
             self._finalize(invoice, {})
             if invoice["status"] == "paid":
                 return invoice
+        self._charge(invoice, params)
+        return invoice
+
+    def _mark_paid_out_of_band(self, invoice: dict[str, Any]) -> None:
+        """Paid outside Stripe: no charge, no attempt; the amount is recorded as paid off Stripe."""
+        remaining = invoice["amount_remaining"]
+        invoice.update(
+            status="paid",
+            amount_paid=invoice["amount_paid"] + remaining,
+            amount_remaining=0,
+            next_payment_attempt=None,
+            _amount_paid_off_stripe=invoice.get("_amount_paid_off_stripe", 0) + remaining,
+        )
+        invoice["status_transitions"]["paid_at"] = self.now()
+        self.emit("invoice.paid", invoice)
+
+    def collect_automatically(self) -> list[str]:
+        """Stripe's automatic collection: every open `charge_automatically` invoice with `auto_advance` on gets a
+        payment attempt, as Stripe makes about an hour after finalization and on each Smart Retry. Returns the ids
+        attempted (also appended to `automatic_attempts`); declines leave the invoice open, as at Stripe."""
+        with self._lock:
+            attempted = []
+            for invoice in self.of_type("invoice"):
+                if not (
+                    invoice["status"] == "open"
+                    and invoice["auto_advance"]
+                    and invoice["collection_method"] == "charge_automatically"
+                ):
+                    continue
+                attempted.append(invoice["id"])
+                with contextlib.suppress(FakeStripeError):  # a decline leaves it open, as at Stripe
+                    self._charge(invoice, {})
+            self.automatic_attempts.extend(attempted)
+            return attempted
+
+    def _charge(self, invoice: dict[str, Any], params: dict[str, Any]) -> None:
+        """One payment attempt on an open invoice with the customer's card (or the balance, below the minimum)."""
         customer = self.objects[invoice["customer"]]
         amount = invoice["amount_due"]
         minimum = MIN_CHARGE.get(invoice["currency"], 50)
@@ -1197,7 +1251,7 @@ class FakeStripe:
             invoice.update(amount_paid=0, amount_remaining=0, status="paid", next_payment_attempt=None)
             invoice["status_transitions"]["paid_at"] = self.now()
             self.emit("invoice.paid", invoice)
-            return invoice
+            return
         pm_id = (
             params.get("payment_method")
             or invoice["default_payment_method"]
@@ -1222,16 +1276,28 @@ class FakeStripe:
                 param="",
             )
         self._mark_paid(invoice)
-        return invoice
 
     def _invoice_void(self, params: dict[str, Any], id: str) -> dict[str, Any]:
         invoice = self._invoice(id)
-        if invoice["status"] != "open":
-            raise _invalid(f"You can only void open invoices ({invoice['status']}).")
+        if invoice["status"] not in ("open", "uncollectible"):
+            raise _invalid(f"You can only void open or uncollectible invoices ({invoice['status']}).")
         invoice.update(status="void", amount_remaining=0, next_payment_attempt=None)
         invoice["status_transitions"]["voided_at"] = self.now()
         self.emit("invoice.voided", invoice)
         return invoice
+
+    def _invoice_delete(self, params: dict[str, Any], id: str) -> dict[str, Any]:
+        """Only drafts can be deleted, and then they are gone (a later GET answers 404)."""
+        invoice = self._invoice(id)
+        if invoice["status"] != "draft":
+            raise _invalid(f"You can only delete draft invoices; {id} is {invoice['status']}. Void it instead.")
+        self.emit("invoice.deleted", invoice)
+        for line_id in invoice["_line_ids"]:
+            item_id = self.objects[line_id]["parent"]["invoice_item_details"]["invoice_item"]
+            self.objects.pop(item_id, None)  # a deleted draft takes its invoice items with it
+            self.objects.pop(line_id, None)
+        del self.objects[id]
+        return {"id": id, "object": "invoice", "deleted": True, "_rendered": True}
 
     def _invoice_mark_uncollectible(self, params: dict[str, Any], id: str) -> dict[str, Any]:
         invoice = self._invoice(id)

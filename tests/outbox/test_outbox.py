@@ -189,3 +189,80 @@ def test_nudges_and_sweeps_racing_send_each_notice_once(broker_down):
     assert sorted(sends) == sorted(o.email for o in owners)  # 12 e-mails, one per owner
     assert len(mail.outbox) == 12
     assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
+
+
+# --- handlers with a lease: long jobs that run outside the delivery transaction --------------------------------------
+LEASED = "tests.leased_job"
+LEASE = timedelta(minutes=10)
+leased_runs: list[dict] = []
+
+
+class WorkerKilled(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, no handler records a failure."""
+
+
+@outbox.outbox_handler(LEASED, lease=LEASE)
+def leased_job(*, n: int, fail: str = "") -> None:
+    leased_runs.append({"n": n, "in_transaction": transaction.get_connection().in_atomic_block})
+    if fail == "error":
+        raise RuntimeError("the job failed")
+    if fail == "kill":
+        raise WorkerKilled()
+
+
+def _enqueue_leased(**payload) -> OutboxMessage:
+    with transaction.atomic():
+        return outbox.outbox_enqueue(kind=LEASED, payload=payload)
+
+
+@pytest.fixture
+def runs() -> Iterator[list[dict]]:
+    leased_runs.clear()
+    yield leased_runs
+    leased_runs.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_leased_handler_runs_outside_any_transaction_and_is_marked_sent_once(runs, broker_down):
+    message = _enqueue_leased(n=1)
+
+    assert outbox.outbox_sweep() == 1
+
+    assert runs == [{"n": 1, "in_transaction": False}]  # its own steps commit as they go
+    message.refresh_from_db()
+    assert message.sent_at is not None and message.attempts == 1 and message.last_error == ""
+    assert outbox.outbox_sweep() == 0 and deliver_outbox_task([message.pk]) == 0
+    assert len(runs) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_inside_a_leased_handler_leaves_it_to_the_sweep_after_the_lease(runs, broker_down):
+    message = _enqueue_leased(n=2, fail="kill")
+    with pytest.raises(WorkerKilled):
+        outbox.outbox_deliver(message_id=message.pk)
+    message.refresh_from_db()
+    assert message.sent_at is None and message.attempts == 1  # the claim was committed before the handler ran
+
+    # While the lease lasts, nudges and sweeps leave it alone (the job may still be running elsewhere).
+    assert deliver_outbox_task([message.pk]) == 0
+    assert outbox.outbox_sweep(now=timezone.now() + LEASE - timedelta(seconds=5)) == 0
+    assert len(runs) == 1
+
+    OutboxMessage.objects.filter(pk=message.pk).update(payload={"n": 2})  # the next run gets through
+    assert outbox.outbox_sweep(now=timezone.now() + LEASE + timedelta(seconds=1)) == 1
+    message.refresh_from_db()
+    assert message.sent_at is not None and message.attempts == 2
+    assert [r["n"] for r in runs] == [2, 2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_leased_handler_backs_off_like_any_other(runs, broker_down):
+    message = _enqueue_leased(n=3, fail="error")
+
+    assert outbox.outbox_sweep() == 0
+
+    message.refresh_from_db()
+    assert message.sent_at is None and message.attempts == 1  # counted once, not once for the claim and again
+    assert "RuntimeError: the job failed" in message.last_error
+    assert timedelta(seconds=50) < message.next_attempt_at - timezone.now() <= timedelta(minutes=1)
+    assert outbox.outbox_sweep() == 0 and len(runs) == 1

@@ -114,3 +114,77 @@ def test_unimplemented_endpoints_fail_loudly(fake_stripe):
 def test_wrong_api_key_is_refused(fake_stripe):
     with pytest.raises(stripe.AuthenticationError):
         stripe.Customer.create(email="a@example.com", api_key="sk_test_wrong")
+
+
+def _open_invoice(fake_stripe, *, auto_advance: bool = True, declines: bool = False, amount: int = 500):
+    customer = stripe.Customer.create(email="a@example.com", **OPTS)
+    pm = fake_stripe.payment_method_create(customer=customer["id"], declines=declines)
+    stripe.Customer.modify(customer["id"], invoice_settings={"default_payment_method": pm["id"]}, **OPTS)
+    invoice = stripe.Invoice.create(customer=customer["id"], currency="usd", auto_advance=False, **OPTS)
+    stripe.InvoiceItem.create(customer=customer["id"], invoice=invoice["id"], amount=amount, currency="usd", **OPTS)
+    return stripe.Invoice.finalize_invoice(invoice["id"], auto_advance=auto_advance, **OPTS)
+
+
+def test_paid_out_of_band_settles_without_a_charge_and_stops_automatic_collection(fake_stripe):
+    invoice = _open_invoice(fake_stripe)
+
+    paid = stripe.Invoice.pay(invoice["id"], paid_out_of_band=True, **OPTS)
+
+    assert (paid["status"], paid["attempt_count"], paid["amount_remaining"]) == ("paid", 0, 0)
+    assert "amount_paid_off_stripe" not in paid  # computed only when asked for (dahlia)
+    again = stripe.Invoice.retrieve(invoice["id"], expand=["amount_paid_off_stripe"], **OPTS)
+    assert again["amount_paid_off_stripe"] == 500
+    assert fake_stripe.last_event("invoice.paid")["data"]["object"]["id"] == invoice["id"]
+    assert fake_stripe.collect_automatically() == []
+    with pytest.raises(stripe.InvalidRequestError, match="already paid"):
+        stripe.Invoice.pay(invoice["id"], off_session=True, **OPTS)
+
+
+def test_paid_out_of_band_is_refused_for_drafts_and_void_invoices(fake_stripe):
+    customer = stripe.Customer.create(email="a@example.com", **OPTS)
+    draft = stripe.Invoice.create(customer=customer["id"], currency="usd", **OPTS)
+    with pytest.raises(stripe.InvalidRequestError, match="Finalize it first"):
+        stripe.Invoice.pay(draft["id"], paid_out_of_band=True, **OPTS)
+    assert fake_stripe.get(draft["id"])["status"] == "draft"
+
+    voided = stripe.Invoice.void_invoice(_open_invoice(fake_stripe)["id"], **OPTS)
+    with pytest.raises(stripe.InvalidRequestError, match="voided"):
+        stripe.Invoice.pay(voided["id"], paid_out_of_band=True, **OPTS)
+
+
+def test_automatic_collection_charges_open_auto_advancing_invoices_only(fake_stripe):
+    charged = _open_invoice(fake_stripe)
+    manual = _open_invoice(fake_stripe, auto_advance=False)
+    declined = _open_invoice(fake_stripe, declines=True)
+
+    assert fake_stripe.collect_automatically() == [charged["id"], declined["id"]]
+
+    assert fake_stripe.get(charged["id"])["status"] == "paid"
+    assert (fake_stripe.get(manual["id"])["status"], fake_stripe.get(manual["id"])["attempt_count"]) == ("open", 0)
+    assert (fake_stripe.get(declined["id"])["status"], fake_stripe.get(declined["id"])["attempt_count"]) == ("open", 1)
+    assert fake_stripe.collect_automatically() == [declined["id"]]  # Stripe keeps retrying the declined one
+
+
+def test_only_drafts_can_be_deleted_and_they_take_their_items(fake_stripe):
+    customer = stripe.Customer.create(email="a@example.com", **OPTS)
+    draft = stripe.Invoice.create(customer=customer["id"], currency="usd", **OPTS)
+    item = stripe.InvoiceItem.create(customer=customer["id"], invoice=draft["id"], amount=500, currency="usd", **OPTS)
+
+    deleted = stripe.Invoice.delete(draft["id"], **OPTS)
+
+    assert deleted["deleted"] is True
+    assert draft["id"] not in fake_stripe.objects and item["id"] not in fake_stripe.objects
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        stripe.Invoice.retrieve(draft["id"], **OPTS)
+    assert missing.value.code == "resource_missing"
+    with pytest.raises(stripe.InvalidRequestError, match="Void it instead"):
+        stripe.Invoice.delete(_open_invoice(fake_stripe)["id"], **OPTS)
+
+
+def test_uncollectible_invoices_can_still_be_paid_out_of_band_or_voided(fake_stripe):
+    first, second = _open_invoice(fake_stripe), _open_invoice(fake_stripe)
+    for invoice in (first, second):
+        stripe.Invoice.mark_uncollectible(invoice["id"], **OPTS)
+
+    assert stripe.Invoice.pay(first["id"], paid_out_of_band=True, **OPTS)["status"] == "paid"
+    assert stripe.Invoice.void_invoice(second["id"], **OPTS)["status"] == "void"

@@ -11,6 +11,7 @@ from billing.stripe_gateway import (
     PaymentDeclined,
     PaymentMethodMissing,
     StripeNotConfigured,
+    StripeRequestRejected,
     StripeUnavailable,
 )
 
@@ -319,6 +320,99 @@ def test_item_period_must_be_aware(fake_stripe, subscriber):
             period_end=datetime(2026, 11, 21),
         )
     assert fake_stripe.log == []
+
+
+# --- staff settling an invoice (billing.invoice_status) -----------------------------------------------------------
+def _draft_with_items(fake_stripe, user, *, invoice_id: int, lines: dict[int, int]) -> str:
+    customer_id = _with_card(fake_stripe, user)
+    stripe_invoice_id = stripe_gateway.invoice_draft_create(
+        customer_id=customer_id, our_invoice_id=invoice_id, invoice_date=DAY, currency="usd"
+    )
+    for line_id, cents in lines.items():
+        stripe_gateway.invoice_item_create(
+            customer_id=customer_id,
+            stripe_invoice_id=stripe_invoice_id,
+            line_id=line_id,
+            amount_cents=cents,
+            currency="usd",
+            description=f"Case {line_id}",
+            period_start=START,
+            period_end=START + timedelta(days=1),
+        )
+    return stripe_invoice_id
+
+
+@pytest.mark.django_db
+def test_finalize_without_auto_advance_then_pay_out_of_band_never_charges(fake_stripe, subscriber):
+    stripe_invoice_id = _draft_with_items(fake_stripe, subscriber, invoice_id=50, lines={1: 500, 2: 700})
+
+    state = stripe_gateway.invoice_finalize(stripe_invoice_id=stripe_invoice_id, auto_advance=False)
+    assert (state.status, state.total) == ("open", 1200)
+    (finalize,) = fake_stripe.requests("POST", r"/v1/invoices/in_\w+/finalize")
+    assert (finalize.params["auto_advance"], finalize.idempotency_key) == (
+        "false",
+        f"jsn-fin-{stripe_invoice_id}-manual",
+    )
+    assert fake_stripe.collect_automatically() == []  # no automatic collection starts
+
+    paid = stripe_gateway.invoice_pay_out_of_band(stripe_invoice_id=stripe_invoice_id)
+
+    assert paid.status == "paid"
+    (pay,) = fake_stripe.requests("POST", r"/v1/invoices/in_\w+/pay")
+    assert (pay.params, pay.idempotency_key) == ({"paid_out_of_band": "true"}, f"jsn-oob-{stripe_invoice_id}")
+    invoice = fake_stripe.get(stripe_invoice_id)
+    assert (invoice["status"], invoice["attempt_count"]) == ("paid", 0)
+    state = stripe_gateway.invoice_retrieve(stripe_invoice_id=stripe_invoice_id, with_paid_off_stripe=True)
+    assert state.amount_paid_off_stripe == 1200
+    assert stripe_gateway.invoice_retrieve(stripe_invoice_id=stripe_invoice_id).amount_paid_off_stripe is None
+
+
+@pytest.mark.django_db
+def test_out_of_band_payment_whose_answer_was_lost_is_replayed_not_repeated(fake_stripe, subscriber):
+    stripe_invoice_id = _draft_with_items(fake_stripe, subscriber, invoice_id=51, lines={1: 500})
+    stripe_gateway.invoice_finalize(stripe_invoice_id=stripe_invoice_id, auto_advance=False)
+    fake_stripe.inject("crash_after_success", "POST", r"/v1/invoices/in_\w+/pay", times=3)
+
+    with pytest.raises(StripeUnavailable):
+        stripe_gateway.invoice_pay_out_of_band(stripe_invoice_id=stripe_invoice_id)
+    assert fake_stripe.get(stripe_invoice_id)["status"] == "paid"  # Stripe applied it; we never heard
+
+    assert stripe_gateway.invoice_pay_out_of_band(stripe_invoice_id=stripe_invoice_id).status == "paid"
+    assert [r.replayed for r in fake_stripe.requests("POST", r"/v1/invoices/in_\w+/pay")][-1] is True
+
+
+@pytest.mark.django_db
+def test_stripe_refuses_out_of_band_for_a_draft_or_a_paid_invoice(fake_stripe, subscriber):
+    stripe_invoice_id = _draft_with_items(fake_stripe, subscriber, invoice_id=52, lines={1: 500})
+    with pytest.raises(StripeRequestRejected):
+        stripe_gateway.invoice_pay_out_of_band(stripe_invoice_id=stripe_invoice_id)
+    stripe_gateway.invoice_finalize(stripe_invoice_id=stripe_invoice_id)
+    stripe_gateway.invoice_pay(stripe_invoice_id=stripe_invoice_id)  # the card pays it
+    with pytest.raises(StripeRequestRejected):
+        stripe_gateway.invoice_pay_out_of_band(stripe_invoice_id=stripe_invoice_id)
+    assert (
+        stripe_gateway.invoice_retrieve(
+            stripe_invoice_id=stripe_invoice_id, with_paid_off_stripe=True
+        ).amount_paid_off_stripe
+        == 0
+    )
+
+
+@pytest.mark.django_db
+def test_void_an_open_invoice_and_delete_a_draft(fake_stripe, subscriber):
+    opened = _draft_with_items(fake_stripe, subscriber, invoice_id=53, lines={1: 500})
+    stripe_gateway.invoice_finalize(stripe_invoice_id=opened, auto_advance=False)
+    assert stripe_gateway.invoice_void(stripe_invoice_id=opened).status == "void"
+    assert fake_stripe.requests("POST", r"/v1/invoices/in_\w+/void")[0].idempotency_key == f"jsn-void-{opened}"
+
+    draft = stripe_gateway.invoice_draft_create(
+        customer_id=fake_stripe.get(opened)["customer"], our_invoice_id=54, invoice_date=DAY, currency="usd"
+    )
+    stripe_gateway.invoice_draft_delete(stripe_invoice_id=draft)
+    assert draft not in fake_stripe.objects
+    stripe_gateway.invoice_draft_delete(stripe_invoice_id=draft)  # gone already: not an error
+    with pytest.raises(StripeRequestRejected):
+        stripe_gateway.invoice_draft_delete(stripe_invoice_id=opened)  # only drafts
 
 
 @pytest.mark.postgres
