@@ -224,7 +224,7 @@ def main() -> int:
 
     results: dict[str, harness.LoadResult] = {}
     cross: dict[str, Any] = {}
-    harness.print_header("served by gunicorn")
+    harness.print_header(f"served by {harness.server_description()}")
     with harness.Gunicorn(ready_path="/bench/bare") as server:
         meter = harness.CpuMeter(server.worker_pids)
         check_api_response(server.port, token)
@@ -302,7 +302,8 @@ def main() -> int:
             "postgres": connection.cursor().connection.info.parameter_status("server_version"),
             "config": {
                 "workers": harness.WORKERS,
-                "worker_class": "sync",
+                "worker_class": "sync" if harness.THREADS == 1 else "gthread",
+                "threads": harness.THREADS,
                 "concurrency": harness.CONCURRENCY,
                 "duration_s": harness.DURATION,
                 "warmup_s": harness.WARMUP,

@@ -222,7 +222,7 @@ def main() -> int:
     )
     harness.print_result(raw, unit="claims/s")
 
-    harness.print_header("served by gunicorn")
+    harness.print_header(f"served by {harness.server_description()}")
     with harness.Gunicorn(ready_path="/bench/bare") as server:
         meter = harness.CpuMeter(server.worker_pids)
         # Interleaved rounds (bare, API, bare, API…): load from other processes on a shared machine falls on both.

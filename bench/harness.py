@@ -33,9 +33,26 @@ RESULTS_DIR = BASE_DIR / "bench" / "results"
 GUNICORN = BASE_DIR / ".venv" / "bin" / "gunicorn"
 CONCURRENCY = 16
 WORKERS = 2
-# gunicorn's threads per worker: 1 is the sync worker (gunicorn's default and the Makefile's `web`); more selects the
-# gthread worker, whose threads overlap one request's database waits (commit fsync) with another's work.
-THREADS = max(1, int(os.environ.get("BENCH_GUNICORN_THREADS", "1")))
+
+
+def _web_threads() -> int:
+    if str(BASE_DIR) not in sys.path:
+        sys.path.insert(0, str(BASE_DIR))
+    from jsn import gunicorn_conf
+
+    return gunicorn_conf.threads
+
+
+# gunicorn's threads per worker, as every command that serves JSN runs it (jsn/gunicorn_conf.py, WEB_THREADS):
+# 1 is the sync worker; more selects the gthread worker. BENCH_GUNICORN_THREADS overrides it for a what-if.
+THREADS = max(1, int(os.environ.get("BENCH_GUNICORN_THREADS") or _web_threads()))
+
+
+def server_description() -> str:
+    kind = "sync" if THREADS == 1 else f"gthread × {THREADS} threads"
+    return f"gunicorn, {WORKERS} workers ({kind})"
+
+
 DURATION = float(os.environ.get("BENCH_DURATION", "10"))  # measured seconds per target, split over the rounds
 # Targets compared with each other run interleaved (bare, api, html, bare, api, html…) so that load from other
 # processes on a shared machine falls on all of them alike.

@@ -1,9 +1,17 @@
 """gunicorn settings for every way JSN is served (make web, bin/run-all, docker-compose, the benches).
 
-Only logging lives here: bind address and worker count stay on each command line. gunicorn's access log prints
-request paths, and download links carry their token in the path, so its loggers get the same redacting filter
-as Django's (settings.LOGGING).
+Bind address and worker count stay on each command line (`BIND`, `WEB_CONCURRENCY`). Here: threads per worker
+(`WEB_THREADS`) and logging. gunicorn's access log prints request paths, and download links carry their token in
+the path, so its loggers get the same redacting filter as Django's (settings.LOGGING).
 """
+
+import os
+
+# Threads per worker process. 1 is gunicorn's sync worker: one request at a time per process, which then sits idle
+# while PostgreSQL commits (a durable claim waits for its WAL flush) or Redis answers. More runs gunicorn's gthread
+# worker: another request's Python work fills those waits, and concurrent commits share one flush.
+WEB_THREADS_DEFAULT = 1
+threads = max(1, int(os.environ.get("WEB_THREADS") or WEB_THREADS_DEFAULT))
 
 accesslog = "-"
 logconfig_dict = {
