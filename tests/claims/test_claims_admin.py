@@ -2,7 +2,9 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from claims import services
+from claims.admin import ClaimEventAdmin
 from claims.models import Claim, ClaimEvent
+from jsn.lib.admin import CappedCountPaginator
 from tests.factories import CaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +130,22 @@ def test_audit_trail_admin_is_read_only_for_everyone(admin_client_, subscriber):
     event.refresh_from_db()
     assert event.reason == ""
     assert admin_client_.get("/admin/claims/claim/add/").status_code == 403
+
+
+def test_claim_events_list_counts_up_to_a_cap_and_says_so(admin_client_, subscriber, monkeypatch):
+    """The audit list never counts the whole trail: past the cap it says "more than …" and still pages."""
+    services.claim_cases(user=subscriber, case_ids=[c.pk for c in CaseFactory.create_batch(5)])
+    monkeypatch.setattr(CappedCountPaginator, "cap", 5)
+    exactly = admin_client_.get("/admin/claims/claimevent/").content.decode()
+    assert "5 claim events" in exactly and 'data-count="capped"' not in exactly
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 3)
+    monkeypatch.setattr(ClaimEventAdmin, "list_per_page", 2)
+    first = admin_client_.get("/admin/claims/claimevent/")
+    html = first.content.decode()
+    assert '<span data-count="capped">more than 3 claim events</span>' in html
+    assert len(first.context["cl"].result_list) == 2
+    second = admin_client_.get("/admin/claims/claimevent/?p=2")
+    assert second.status_code == 200 and len(second.context["cl"].result_list) == 2
+    beyond = admin_client_.get("/admin/claims/claimevent/?p=9")  # past the counted pages: Django's own answer
+    assert beyond.status_code == 302 and "e=1" in beyond["Location"]
