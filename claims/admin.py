@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import User
@@ -22,6 +23,21 @@ ADMIN_RELEASE_REASON = "Released by staff in the back office"
 class ReassignForm(forms.Form):
     to_user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("email"), label="New owner")
     reason = forms.CharField(max_length=200, help_text="Recorded in the audit trail and told to both users.")
+
+
+class ClaimChangeForm(forms.ModelForm):
+    """The claim's page: only the expiry is editable, and why it changed goes into the audit trail with it."""
+
+    expiry_reason = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Reason for the expiry change",
+        help_text="Recorded in the audit trail with the old and new expiry.",
+    )
+
+    class Meta:
+        model = Claim
+        fields = ["expires_at"]
 
 
 class OwnerEmailFilter(admin.SimpleListFilter):
@@ -62,13 +78,15 @@ class ClaimAdmin(admin.ModelAdmin):
     ordering = ["-claimed_at", "-id"]
     list_per_page = 50  # bench/admin.py: rendering 100 rows is most of a page's time at 100,000 rows
     actions = ["release_claims", "reassign_claims"]
-    # Only the expiry is edited here (through claim_set_expiry); everything else is history.
+    form = ClaimChangeForm
+    # Only the expiry is edited here (through claim_set_expiry, audited); everything else is history.
     fields = [
         "case",
         "user",
         "status",
         "claimed_at",
         "expires_at",
+        "expiry_reason",
         "released_at",
         "release_reason",
         "score_at_claim",
@@ -77,7 +95,7 @@ class ClaimAdmin(admin.ModelAdmin):
         "pricing_version",
         "expiry_warned_for",
     ]
-    readonly_fields = [f for f in fields if f != "expires_at"]
+    readonly_fields = [f for f in fields if f not in ("expires_at", "expiry_reason")]
     show_full_result_count = False
 
     def get_search_results(
@@ -119,14 +137,32 @@ class ClaimAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Claim | None = None) -> bool:
         return False  # history: billing and the audit trail point at claims
 
+    def get_fields(self, request: HttpRequest, obj: Claim | None = None) -> list[str]:
+        if obj is not None and obj.status != Claim.Status.ACTIVE:
+            return [f for f in self.fields if f != "expiry_reason"]  # an ended claim has no expiry left to change
+        return self.fields
+
     def get_readonly_fields(self, request: HttpRequest, obj: Claim | None = None) -> list[str]:
         if obj is not None and obj.status != Claim.Status.ACTIVE:
-            return self.fields  # an ended claim has no expiry left to change
+            return self.get_fields(request, obj)
         return self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Claim, form: forms.ModelForm, change: bool) -> None:
-        changed = change and "expires_at" in form.changed_data
-        if changed and not services.claim_set_expiry(actor=request.user, claim=obj, expires_at=obj.expires_at):
+        """Nothing but the expiry is saved, and only through the service: it locks, compares and writes the audit
+        event in the admin's transaction (the admin's own history entry commits with it)."""
+        if not (change and "expires_at" in form.changed_data):
+            return
+        try:
+            changed = services.claim_set_expiry(
+                actor=request.user,
+                claim=obj,
+                expires_at=form.cleaned_data["expires_at"],
+                reason=form.cleaned_data.get("expiry_reason", ""),
+            )
+        except services.ClaimError as exc:  # busy: the case stayed locked; nothing changed
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        if not changed:
             self.message_user(request, services.CLAIM_NOT_ACTIVE, messages.ERROR)
 
     @admin.action(description="Release selected claims", permissions=["change"])
@@ -206,7 +242,17 @@ def reassign_step(
 class ClaimEventAdmin(admin.ModelAdmin):
     """The audit trail: readable by staff with view permission, changeable by nobody."""
 
-    list_display = ["created_at", "action", "case_id", "claim_id", "actor", "from_user", "to_user", "reason"]
+    list_display = [
+        "created_at",
+        "action",
+        "case_id",
+        "claim_id",
+        "actor",
+        "from_user",
+        "to_user",
+        "expiry_change",
+        "reason",
+    ]
     list_filter = ["action", "created_at"]
     search_fields = ["=case__id", "=claim__id", "actor__email", "from_user__email", "to_user__email", "reason"]
     # No date_hierarchy: it reads every row of the table (SELECT DISTINCT date_trunc) on each page load, which grows
@@ -215,6 +261,16 @@ class ClaimEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator  # the page's COUNT(*) would read every event ever written
     list_per_page = 50  # bench/admin.py: rendering 100 rows is most of a page's time at 100,000 rows
+
+    @admin.display(description="Expiry")
+    def expiry_change(self, obj: ClaimEvent) -> str:
+        if obj.action != ClaimEvent.Action.EXPIRY_CHANGED:
+            return ""
+        before, after = (
+            f"{timezone.localtime(at):%Y-%m-%d %H:%M}" if at else "never"
+            for at in (obj.expires_before, obj.expires_after)
+        )
+        return f"{before} → {after}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

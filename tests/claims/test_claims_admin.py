@@ -149,3 +149,84 @@ def test_claim_events_list_counts_up_to_a_cap_and_says_so(admin_client_, subscri
     assert second.status_code == 200 and len(second.context["cl"].result_list) == 2
     beyond = admin_client_.get("/admin/claims/claimevent/?p=9")  # past the counted pages: Django's own answer
     assert beyond.status_code == 302 and "e=1" in beyond["Location"]
+
+
+def test_staff_expiry_change_is_audited_with_before_and_after_and_shows_in_the_timelines(admin_client_, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+    assert claim.expires_at is None  # CLAIM_MAX_DAYS empty: never expires
+    url = f"/admin/claims/claim/{claim.pk}/change/"
+    assert 'name="expiry_reason"' in admin_client_.get(url).content.decode()
+
+    response = admin_client_.post(
+        url, {"expires_at_0": "2030-01-02", "expires_at_1": "03:04:05", "expiry_reason": "Agreed with the owner"}
+    )
+    assert response.status_code == 302
+    first = ClaimEvent.objects.get(action="expiry_changed")
+    assert (first.actor, first.to_user, first.from_user, first.claim_id, first.case_id) == (
+        admin_client_.admin,
+        subscriber,
+        None,
+        claim.pk,
+        case.pk,
+    )
+    assert (first.expires_before, first.expires_after.isoformat()) == (None, "2030-01-02T03:04:05+00:00")
+    assert first.reason == "Agreed with the owner"
+
+    # Changed again without a reason: the previous expiry is the new "before"; the default reason is recorded.
+    admin_client_.post(url, {"expires_at_0": "2030-02-01", "expires_at_1": "00:00:00", "expiry_reason": ""})
+    second = ClaimEvent.objects.filter(action="expiry_changed").latest("id")
+    assert (second.expires_before, second.expires_after.isoformat()) == (
+        first.expires_after,
+        "2030-02-01T00:00:00+00:00",
+    )
+    assert second.reason == services.EXPIRY_CHANGED_REASON
+    # Saved unchanged: no event. Cleared: "never" is an expiry change too.
+    admin_client_.post(url, {"expires_at_0": "2030-02-01", "expires_at_1": "00:00:00", "expiry_reason": "x"})
+    assert ClaimEvent.objects.filter(action="expiry_changed").count() == 2
+    admin_client_.post(url, {"expires_at_0": "", "expires_at_1": "", "expiry_reason": "Open-ended again"})
+    cleared = ClaimEvent.objects.filter(action="expiry_changed").latest("id")
+    assert (cleared.expires_before.isoformat(), cleared.expires_after) == ("2030-02-01T00:00:00+00:00", None)
+    claim.refresh_from_db()
+    assert claim.expires_at is None
+
+    timeline = admin_client_.get(f"/admin/audit/case/{case.pk}/").content.decode()
+    assert f"Expiry changed: case #{case.pk}" in timeline
+    assert "expires never → 2030-01-02 03:04 · held by sub@example.com" in timeline
+    assert "expires 2030-02-01 00:00 → never · held by sub@example.com" in timeline
+    assert "Agreed with the owner" in timeline and "Open-ended again" in timeline
+    owner_timeline = admin_client_.get(f"/admin/audit/user/{subscriber.pk}/?kind=claim").content.decode()
+    assert owner_timeline.count("Expiry changed: case") == 3
+    events = admin_client_.get("/admin/claims/claimevent/?action__exact=expiry_changed").content.decode()
+    assert "never → 2030-01-02 03:04" in events
+
+
+def test_expiry_of_an_ended_claim_cannot_be_changed(admin_client_, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+    services.claim_release(actor=subscriber, case_ids=[case.pk])
+    url = f"/admin/claims/claim/{claim.pk}/change/"
+    page = admin_client_.get(url).content.decode()
+    assert 'name="expires_at_0"' not in page and 'name="expiry_reason"' not in page
+    admin_client_.post(url, {"expires_at_0": "2030-01-02", "expires_at_1": "1:00"})
+    assert not ClaimEvent.objects.filter(action="expiry_changed").exists()
+    assert services.claim_set_expiry(actor=admin_client_.admin, claim=claim, expires_at=None) is False
+
+
+def test_expiry_change_and_its_event_commit_together(admin_client_, subscriber, monkeypatch):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+
+    def refuse(**kwargs):
+        raise RuntimeError("audit insert failed")
+
+    monkeypatch.setattr(ClaimEvent.objects, "create", refuse)
+    with pytest.raises(RuntimeError):
+        services.claim_set_expiry(actor=admin_client_.admin, claim=claim, expires_at=claim.claimed_at)
+    claim.refresh_from_db()
+    assert claim.expires_at is None  # no expiry change without its audit event
+    with pytest.raises(services.ClaimError):
+        services.claim_set_expiry(actor=subscriber, claim=claim, expires_at=claim.claimed_at)  # staff only
