@@ -2,7 +2,10 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -20,9 +23,100 @@ from jsn.lib.admin import CappedCountPaginator
 ADMIN_RELEASE_REASON = "Released by staff in the back office"
 
 
+REASSIGN_TARGETS_URL = "claims_reassign_targets"  # claims/admin_urls.py
+REASSIGN_TARGETS_PAGE = 20
+NOT_AN_ACTIVE_USER = "Choose an active user: there is none with this id."
+
+
+def reassign_targets() -> QuerySet[User]:
+    """Who may receive a claim: active users, each with the number of active claims they hold (along the
+    (user, status) index), by e-mail."""
+    held = (
+        Claim.objects.filter(user_id=OuterRef("pk"), status=Claim.Status.ACTIVE)
+        .order_by()
+        .values("user_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return User.objects.filter(is_active=True).annotate(active_claims=Coalesce(Subquery(held), 0)).order_by("email")
+
+
+def reassign_target_label(user: User) -> str:
+    return f"{user.email} ({user.active_claims} of {user.claim_limit} claims)"
+
+
+class ReassignTargetSelect(AutocompleteSelect):
+    """Django admin's autocomplete widget (select2, from static files only: the CSP allows no inline script),
+    asking ReassignTargetAutocomplete for the users matching what staff type: never a <select> of every user."""
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(Claim._meta.get_field("user"), admin.site, attrs)
+
+    def get_url(self) -> str:
+        return reverse(REASSIGN_TARGETS_URL)
+
+    def optgroups(self, name: str, value: list, attr: dict | None = None) -> list:
+        # A form sent back with something that is not an id (its error already says so) shows no choice: Django's
+        # widget would look it up as an id and fail.
+        return super().optgroups(name, [v for v in value if str(v).isdigit()], attr)
+
+
+class ReassignTargetAutocomplete(AutocompleteJsonView):
+    """GET /admin/claims/reassign-targets/?term=…: the active users the user admin's search finds for the term
+    (e-mail, first or last name), REASSIGN_TARGETS_PAGE at a time, each with the claims they hold and their limit.
+    For staff who may reassign claims (claims.change_claim), whatever their permissions on users."""
+
+    paginate_by = REASSIGN_TARGETS_PAGE
+
+    def process_request(self, request: HttpRequest) -> tuple[str, admin.ModelAdmin, object, str]:
+        # One field only (a claim's owner): the widget's app/model/field parameters are not needed.
+        term = request.GET.get("term", "").strip()
+        return term, self.admin_site.get_model_admin(User), Claim._meta.get_field("user"), "id"
+
+    def has_perm(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm("claims.change_claim")
+
+    def get_queryset(self) -> QuerySet[User]:
+        users, _ = self.model_admin.get_search_results(self.request, reassign_targets(), self.term)
+        return users  # the search is on the user's own columns: no join, nothing to de-duplicate
+
+    def serialize_result(self, obj: User, to_field_name: str) -> dict[str, str]:
+        return {"id": str(obj.pk), "text": reassign_target_label(obj)}
+
+
+class ReassignTargetField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return reassign_target_label(obj)
+
+
 class ReassignForm(forms.Form):
-    to_user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("email"), label="New owner")
+    """The reassign step. What the service would refuse for every selected claim is a form error here (an inactive
+    or unknown user, the current owner, an owner at their limit); the service still decides under its locks, claim
+    by claim, and what it refuses then is reported per claim."""
+
+    to_user = ReassignTargetField(
+        queryset=reassign_targets(),
+        widget=ReassignTargetSelect(),
+        label="New owner",
+        help_text="Type part of their e-mail address or name.",
+        error_messages={"invalid_choice": NOT_AN_ACTIVE_USER},
+    )
     reason = forms.CharField(max_length=200, help_text="Recorded in the audit trail and told to both users.")
+
+    def __init__(self, *args: object, claims: list[Claim], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.claims = claims
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        target = cleaned.get("to_user")
+        if target is None:
+            return cleaned
+        if all(claim.user_id == target.pk for claim in self.claims):
+            self.add_error("to_user", services.SAME_OWNER.format(email=target.email))
+        elif target.active_claims >= target.claim_limit:
+            self.add_error("to_user", services.TARGET_LIMIT.format(email=target.email, limit=target.claim_limit))
+        return cleaned
 
 
 class ClaimChangeForm(forms.ModelForm):
@@ -210,7 +304,7 @@ def reassign_step(
     if not active:
         messages.warning(request, "Select at least one active claim.")
         return None
-    form = ReassignForm(request.POST if "apply" in request.POST else None)
+    form = ReassignForm(request.POST if "apply" in request.POST else None, claims=active)
     if form.is_valid():
         to_user, reason = form.cleaned_data["to_user"], form.cleaned_data["reason"]
         moved, refused = 0, []

@@ -181,6 +181,16 @@ def test_reassign_shows_the_intermediate_form_then_reassigns(boss, subscriber, o
     )
 
 
+@pytest.mark.parametrize("to_user", ["", "abc", "-1", "99999999", "9" * 40])
+def test_reassign_to_no_valid_user_is_a_form_error_in_the_room_too(boss, held, to_user):
+    response = boss.post(
+        ROOM, {"op": "reassign", "apply": "1", "_selected_action": [held[0].pk], "to_user": to_user, "reason": "x"}
+    )
+    assert response.status_code == 200 and response.context["form"].errors["to_user"]
+    assert 'name="op" value="reassign"' in response.content.decode()  # the form again, still for the room
+    assert Claim.objects.get(pk=held[0].pk).status == "active"
+
+
 def test_reassign_respects_the_new_owners_limit(boss, other_subscriber, held):
     User.objects.filter(pk=other_subscriber.pk).update(claim_limit=1)
     response = boss.post(
