@@ -123,15 +123,26 @@ def _admin_link(label: str, name: str, pk: object) -> tuple[str, str]:
     return label, reverse(f"admin:{name}_change", args=[pk])
 
 
+def _expiry(at: datetime | None) -> str:
+    return f"{timezone.localtime(at):%Y-%m-%d %H:%M}" if at is not None else "never"
+
+
 def _describe_claim_event(event: ClaimEvent) -> Entry:
     action = event.Action(event.action)
     if action == ClaimEvent.Action.REASSIGNED:
         summary = f"{_email(event.from_user, '—')} → {_email(event.to_user, '—')}"
     elif action == ClaimEvent.Action.CLAIMED:
         summary = f"now held by {_email(event.to_user, '—')}"
+    elif action == ClaimEvent.Action.EXPIRY_CHANGED:
+        summary = (
+            f"expires {_expiry(event.expires_before)} → {_expiry(event.expires_after)}"
+            f" · held by {_email(event.to_user, '—')}"
+        )
     else:
         summary = f"no longer held by {_email(event.from_user, '—')}"
-    tone = {"claimed": "ok", "reassigned": "warn", "expired": "neutral", "released": "neutral"}[action.value]
+    tone = {"claimed": "ok", "reassigned": "warn", "expired": "neutral", "released": "neutral"}.get(
+        action.value, "neutral"
+    )
     return Entry(
         at=event.created_at,
         kind=Kind.CLAIM,

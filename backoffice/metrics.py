@@ -5,29 +5,34 @@ rows; Python only loops over the few groups that come back (currencies, states, 
 BILLING_TIME_ZONE, like the invoices. Money is integer cents per ISO currency, never summed across currencies.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
+from functools import lru_cache, partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case as DbCase
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import (
     Count,
     DateTimeField,
     Exists,
     ExpressionWrapper,
     F,
-    Max,
+    Func,
+    IntegerField,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     Sum,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from backoffice.jobs import RUN_NOW_ALLOWED
 from backoffice.models import JobRun
@@ -159,12 +164,10 @@ def month_bounds(*, month: date) -> tuple[date, date]:
 
 
 @dataclass(frozen=True)
-class ClaimStats:
-    total: int
+class ActiveClaimStats:
+    """What the claims held now and today's claims add up to: the dashboard's figures."""
+
     active: int
-    released: int
-    expired: int
-    reassigned: int
     claimed_today: int  # claims started today (billing day)
     ended_today: int  # claims released, expired or reassigned today
     expiring_within_24h: int  # active claims whose expires_at falls in the next 24 hours
@@ -173,8 +176,20 @@ class ClaimStats:
     daily_revenue: tuple[Money, ...]
 
 
-def claim_stats(*, now: datetime | None = None) -> ClaimStats:
-    """Claim totals and the estimated daily revenue of the active claims. One query grouped by currency.
+@dataclass(frozen=True)
+class ClaimStats(ActiveClaimStats):
+    """ActiveClaimStats and the totals of every claim ever made, by status (the claims control room, the API)."""
+
+    total: int
+    released: int
+    expired: int
+    reassigned: int
+
+
+def active_claim_stats(*, now: datetime | None = None) -> ActiveClaimStats:
+    """The active claims and today's, and the estimated daily revenue of the active claims. One query grouped by
+    currency, over the active claims and the claims started or ended today only (three indexes, OR-ed): its cost
+    follows what is held now, never the history.
 
     The estimate sums the price frozen on each active claim. A case has at most one active claim (a database
     constraint), so no case is counted twice; claims of users with billing off are counted apart.
@@ -183,44 +198,52 @@ def claim_stats(*, now: datetime | None = None) -> ClaimStats:
     tz = billing_time_zone()
     day_start = ledger.day_start(_today(now, tz), tz)
     active = Q(status=Claim.Status.ACTIVE)
+    started_today = Q(claimed_at__gte=day_start, claimed_at__lte=now)
+    ended_today = Q(released_at__gte=day_start, released_at__lte=now)
     rows = (
-        Claim.objects.values("currency")
+        Claim.objects.filter(active | started_today | ended_today)
+        .values("currency")
         .annotate(
-            total=Count("id"),
             active=Count("id", filter=active),
-            released=Count("id", filter=Q(status=Claim.Status.RELEASED)),
-            expired=Count("id", filter=Q(status=Claim.Status.EXPIRED)),
-            reassigned=Count("id", filter=Q(status=Claim.Status.REASSIGNED)),
-            claimed_today=Count("id", filter=Q(claimed_at__gte=day_start, claimed_at__lte=now)),
-            ended_today=Count("id", filter=Q(released_at__gte=day_start, released_at__lte=now)),
+            claimed_today=Count("id", filter=started_today),
+            ended_today=Count("id", filter=ended_today),
             expiring=Count("id", filter=active & Q(expires_at__gt=now, expires_at__lte=now + timedelta(hours=24))),
             not_billed=Count("id", filter=active & Q(user__billing_active=False)),
             revenue=_sum("daily_price_cents", active & Q(user__billing_active=True)),
         )
         .order_by("currency")
     )
-    totals = dict.fromkeys(
-        ("total", "active", "released", "expired", "reassigned", "claimed_today", "ended_today", "expiring"), 0
-    )
-    not_billed = 0
+    totals = dict.fromkeys(("active", "claimed_today", "ended_today", "expiring", "not_billed"), 0)
     revenue = []
     for row in rows:
         for key in totals:
             totals[key] += row[key]
-        not_billed += row["not_billed"]
         if row["revenue"]:
             revenue.append(Money(row["currency"], row["revenue"]))
-    return ClaimStats(
-        total=totals["total"],
+    return ActiveClaimStats(
         active=totals["active"],
-        released=totals["released"],
-        expired=totals["expired"],
-        reassigned=totals["reassigned"],
         claimed_today=totals["claimed_today"],
         ended_today=totals["ended_today"],
         expiring_within_24h=totals["expiring"],
-        active_not_billed=not_billed,
+        active_not_billed=totals["not_billed"],
         daily_revenue=tuple(revenue),
+    )
+
+
+def claim_stats(*, now: datetime | None = None) -> ClaimStats:
+    """active_claim_stats and the totals by status. Two queries: the totals are one COUNT per status along the
+    (status, expires_at) index (index-only, no row is read), the rest is active_claim_stats."""
+    by_status = dict(Claim.objects.values_list("status").annotate(n=Count("*")).order_by())
+    current = active_claim_stats(now=now)
+    figures = {field.name: getattr(current, field.name) for field in fields(ActiveClaimStats)}
+    # Every count by status from the same statement, so that they add up to the total.
+    figures["active"] = by_status.get(Claim.Status.ACTIVE, 0)
+    return ClaimStats(
+        **figures,
+        total=sum(by_status.values()),
+        released=by_status.get(Claim.Status.RELEASED, 0),
+        expired=by_status.get(Claim.Status.EXPIRED, 0),
+        reassigned=by_status.get(Claim.Status.REASSIGNED, 0),
     )
 
 
@@ -342,10 +365,70 @@ def leads_per_plz(*, since: datetime, limit: int = 15) -> tuple[PlzLeads, ...]:
 
 
 # --- time series -------------------------------------------------------------------------------------------------
+#
+# A past day's figures are read once and kept in the shared cache, one entry per day; each load then checks them
+# against a fingerprint read in one statement of COUNT(*)s along indexes (no row is read, nothing is grouped), and
+# recomputes whatever it no longer matches. A claim is written with the time it happens, so a closed day's claims
+# change only when rows are written with past times (a data import, the demo's history, tests): the counts of the
+# closed days' claim starts and ends then change. A day's revenue changes after the day, when it is billed (the
+# daily job bills yesterday), credited or voided: invoice lines are append-only, so the count of lines in the
+# window grows, and a voided invoice stays void, so the count of void invoices grows. Counts miss only a row whose
+# time moves from one past day to another, which nothing does (claims' times and invoice lines never change).
+# Today's claim figures are read live on every load.
+
+DAY_CACHE_PREFIX = "metrics:day:v1"
+DAY_CACHE_SECONDS = 100 * 24 * 3600  # outlives the longest window shown (90 days); every read is checked anyway
 
 
 def _days(first_day: date, last_day: date) -> tuple[date, ...]:
     return tuple(first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1))
+
+
+def _day_keys(name: str, days: Sequence[date]) -> dict[str, date]:
+    return {f"{DAY_CACHE_PREFIX}:{name}:{day.isoformat()}": day for day in days}
+
+
+def _cached_days(name: str, days: Sequence[date]) -> dict[date, Any]:
+    keys = _day_keys(name, days)
+    return {keys[key]: value for key, value in cache.get_many(list(keys)).items()}
+
+
+def _cache_days(name: str, values: dict[date, Any]) -> None:
+    keys = _day_keys(name, list(values))
+    cache.set_many({key: values[day] for key, day in keys.items()}, timeout=DAY_CACHE_SECONDS)
+
+
+def _counts(querysets: dict[str, QuerySet]) -> dict[str, int]:
+    """One COUNT(*) per queryset, all in one statement (a scalar subquery each; the database counts along an
+    index when the filter fits one)."""
+    parts, params = [], []
+    for name, queryset in querysets.items():
+        sql, query_params = queryset.order_by().values("pk").query.sql_with_params()
+        # The names are ours (identifiers in this module); the values travel as parameters.
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS {name}_rows)")  # noqa: S608
+        params.extend(query_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        return dict(zip(querysets, cursor.fetchone(), strict=True))
+
+
+def _checked_days(
+    name: str,
+    days: Sequence[date],
+    compute: Callable[[date, date], dict[date, Any]],
+    valid: Callable[[dict[date, Any]], bool],
+) -> dict[date, Any]:
+    """The figures of `days` (consecutive) from the cache, the days it lacks computed for their range, and every day
+    computed again when the whole does not pass `valid` (it no longer matches the fingerprint)."""
+    values = _cached_days(name, days)
+    missing = [day for day in days if day not in values]
+    fresh = compute(missing[0], missing[-1]) if missing else {}
+    values |= fresh
+    if not valid(values):
+        values = fresh = compute(days[0], days[-1])
+    if fresh:
+        _cache_days(name, fresh)
+    return values
 
 
 @dataclass(frozen=True)
@@ -359,24 +442,51 @@ class RevenueSeries:
         return sum(self.by_currency.get(currency, ()))
 
 
+def _revenue_days(first_day: date, last_day: date, *, void: int) -> dict[date, dict]:
+    """Per day: every line dated that day (the fingerprint's count), and the billed amount per currency."""
+    rows = (
+        InvoiceLine.objects.filter(service_date__gte=first_day, service_date__lte=last_day)
+        .values("service_date", "invoice__currency")
+        .annotate(lines=Count("*"), cents=_sum("amount_cents", ~Q(invoice__status=Invoice.Status.VOID)))
+        .order_by()
+    )
+    values = {day: {"void": void, "lines": 0, "cents": {}} for day in _days(first_day, last_day)}
+    for row in rows:
+        value = values[row["service_date"]]
+        value["lines"] += row["lines"]
+        if row["cents"]:
+            value["cents"][row["invoice__currency"]] = row["cents"]
+    return values
+
+
 def revenue_by_day(*, first_day: date, last_day: date) -> RevenueSeries:
     """Revenue of a day = what was billed for that day: the sum of the invoice lines whose service date is that
     billing day (charges minus the credits later written against them), on invoices that are not void. It is billed
     revenue, not collected cash (see billing_summary for that), and a day shows 0 until the daily job has billed it
-    (today, and yesterday before 00:15). One query grouped by day and currency."""
+    (today, and yesterday before 00:15).
+
+    One query when the cached days still match (the count of lines in the period and of void invoices, both along
+    an index); else a second, grouped by day and currency, for the days that do not."""
     days = _days(first_day, last_day)
-    index = {day: n for n, day in enumerate(days)}
-    rows = (
-        InvoiceLine.objects.filter(service_date__gte=first_day, service_date__lte=last_day)
-        .exclude(invoice__status=Invoice.Status.VOID)
-        .values("service_date", "invoice__currency")
-        .annotate(cents=Sum("amount_cents"))
-        .order_by()
+    found = _counts(
+        {
+            "lines": InvoiceLine.objects.filter(service_date__gte=first_day, service_date__lte=last_day),
+            "void": Invoice.objects.filter(status=Invoice.Status.VOID),
+        }
+    )
+    values = _checked_days(
+        "revenue",
+        days,
+        partial(_revenue_days, void=found["void"]),
+        lambda values: (
+            sum(v["lines"] for v in values.values()) == found["lines"]
+            and all(v["void"] == found["void"] for v in values.values())
+        ),
     )
     series: dict[str, list[int]] = {}
-    for row in rows:
-        values = series.setdefault(row["invoice__currency"], [0] * len(days))
-        values[index[row["service_date"]]] = row["cents"]
+    for n, day in enumerate(days):
+        for currency, cents in values[day]["cents"].items():
+            series.setdefault(currency, [0] * len(days))[n] = cents
     return RevenueSeries(days=days, by_currency={currency: tuple(v) for currency, v in sorted(series.items())})
 
 
@@ -391,53 +501,90 @@ class ClaimSeries:
         return sum(self.new)
 
 
-def claims_by_day(*, first_day: date, last_day: date) -> ClaimSeries:
-    """Claims started per billing day and claims held per billing day. Two queries, whatever the number of claims.
+# The last instant a claim was active: released exactly at midnight means the day before was its last day.
+_LAST_ACTIVE = ExpressionWrapper(F("released_at") - ONE_MICROSECOND, output_field=DateTimeField())
 
-    A claim is held on every day from the day it started to the day of its last active instant ([claimed_at,
-    released_at), as the billing rule counts). So held(d) = claims started by the end of d − claims whose last
-    instant fell before d: both come from per-day counts and one count of what happened before the period.
-    """
-    tz = billing_time_zone()
-    days = _days(first_day, last_day)
-    index = {day: n for n, day in enumerate(days)}
-    start = ledger.day_start(first_day, tz)
-    end = ledger.day_start(last_day + ledger.ONE_DAY, tz)
-    # The last instant a claim was active: released exactly at midnight means the day before was its last day.
-    last_active = ExpressionWrapper(F("released_at") - ONE_MICROSECOND, output_field=DateTimeField())
-    # Everything before the period falls into one bucket (day None), so each query returns at most len(days) + 1 rows.
+
+def _claim_days(first_day: date, last_day: date, *, tz: ZoneInfo) -> dict[date, tuple[int, int]]:
+    """Per day: the claims started that day and the claims whose last active day it was. Two grouped queries, over
+    the claims started or ended in the range only (along the claimed_at and released_at indexes)."""
+    start, end = ledger.day_start(first_day, tz), ledger.day_start(last_day + ledger.ONE_DAY, tz)
     started = (
-        Claim.objects.filter(claimed_at__lt=end)
-        .annotate(day=DbCase(When(claimed_at__lt=start, then=None), default=TruncDate("claimed_at", tzinfo=tz)))
+        Claim.objects.filter(claimed_at__gte=start, claimed_at__lt=end)
+        .annotate(day=TruncDate("claimed_at", tzinfo=tz))
         .values("day")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
         .order_by()
     )
     ended = (
-        Claim.objects.filter(released_at__lte=end)
-        .annotate(day=DbCase(When(released_at__lte=start, then=None), default=TruncDate(last_active, tzinfo=tz)))
+        Claim.objects.filter(released_at__gt=start, released_at__lte=end)
+        .annotate(day=TruncDate(_LAST_ACTIVE, tzinfo=tz))
         .values("day")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
         .order_by()
     )
-    new, ended_on = [0] * len(days), [0] * len(days)  # ended_on: claims whose last active day is that day
-    started_before = ended_before = 0
-    for row in started:
-        if row["day"] is None:
-            started_before = row["n"]
-        else:
-            new[index[row["day"]]] = row["n"]
-    for row in ended:
-        if row["day"] is None:
-            ended_before = row["n"]
-        else:
-            ended_on[index[row["day"]]] = row["n"]
-    held = []
-    started_so_far = started_before
-    for n in range(len(days)):
-        started_so_far += new[n]
-        held.append(started_so_far - ended_before)
-        ended_before += ended_on[n]
+    new, gone = {row["day"]: row["n"] for row in started}, {row["day"]: row["n"] for row in ended}
+    return {day: (new.get(day, 0), gone.get(day, 0)) for day in _days(first_day, last_day)}
+
+
+def claims_by_day(*, first_day: date, last_day: date, now: datetime | None = None) -> ClaimSeries:
+    """Claims started per billing day and claims held per billing day. One query when the past days are cached and
+    still match, else two more for them; the cost follows the claims made or ended in the period (and the active
+    ones), never the whole history.
+
+    A claim is held on every day from the day it started to the day of its last active instant ([claimed_at,
+    released_at), as the billing rule counts). The last day's count comes from what is held now: held(last) =
+    active claims + claims released after the last day began − claims started after it ended (a released claim
+    always has released_at, an active one never). Each earlier day follows from the next: held(d) = held(d + 1) −
+    started(d + 1) + claims whose last active day was d.
+    """
+    tz = billing_time_zone()
+    today = _today(now, tz)
+    days = _days(first_day, last_day)
+    closed = [day for day in days if day < today]  # cached
+    live = [day for day in days if day >= today]  # counted on every call
+
+    def start(day: date) -> datetime:
+        return ledger.day_start(day, tz)
+
+    period_start, period_end = start(first_day), start(last_day + ledger.ONE_DAY)
+    live_start = start(live[0]) if live else period_end
+    counts = {
+        "active": Claim.objects.filter(status=Claim.Status.ACTIVE),
+        "started_after": Claim.objects.filter(claimed_at__gte=period_end),
+        "ended_after": Claim.objects.filter(released_at__gt=period_end),
+    }
+    if closed:  # the fingerprint of the cached days: every claim started or ended in them
+        counts["closed_started"] = Claim.objects.filter(claimed_at__gte=period_start, claimed_at__lt=live_start)
+        counts["closed_ended"] = Claim.objects.filter(released_at__gt=period_start, released_at__lte=live_start)
+    for n, day in enumerate(live):
+        counts[f"started_{n}"] = Claim.objects.filter(
+            claimed_at__gte=start(day), claimed_at__lt=start(day + ledger.ONE_DAY)
+        )
+        counts[f"ended_{n}"] = Claim.objects.filter(
+            released_at__gt=start(day), released_at__lte=start(day + ledger.ONE_DAY)
+        )
+    found = _counts(counts)
+
+    per_day: dict[date, tuple[int, int]] = {}
+    if closed:
+        per_day = _checked_days(
+            f"claims:{tz.key}",
+            closed,
+            partial(_claim_days, tz=tz),
+            lambda values: (
+                (sum(v[0] for v in values.values()), sum(v[1] for v in values.values()))
+                == (found["closed_started"], found["closed_ended"])
+            ),
+        )
+    for n, day in enumerate(live):
+        per_day[day] = (found[f"started_{n}"], found[f"ended_{n}"])
+    new = [per_day[day][0] for day in days]
+    ended_on = [per_day[day][1] for day in days]  # claims whose last active day is that day
+    held = [0] * len(days)
+    held[-1] = found["active"] + ended_on[-1] + found["ended_after"] - found["started_after"]
+    for n in range(len(days) - 2, -1, -1):
+        held[n] = held[n + 1] - new[n + 1] + ended_on[n]
     return ClaimSeries(days=days, new=tuple(new), held=tuple(held))
 
 
@@ -457,7 +604,9 @@ class WebhookHealth:
 
 
 def webhook_health(*, now: datetime | None = None) -> WebhookHealth:
-    """Stripe webhook deliveries as dj-stripe recorded them (WebhookEventTrigger). One query.
+    """Stripe webhook deliveries as dj-stripe recorded them (WebhookEventTrigger). One query: a subquery per figure,
+    each along an index on the delivery time (backoffice migration 0002), so the last day's or week's deliveries
+    are counted and the latest found without reading the whole history.
 
     dj-stripe keeps a row per request: valid=False for a refused signature, valid=True and processed=False when
     processing raised (the transaction rolled back and Stripe will retry).
@@ -466,16 +615,28 @@ def webhook_health(*, now: datetime | None = None) -> WebhookHealth:
 
     now = now or timezone.now()
     day_ago, week_ago = now - timedelta(hours=24), now - timedelta(days=7)
-    failed = Q(valid=True, processed=False)
-    row = WebhookEventTrigger.objects.aggregate(
-        received_24h=Count("id", filter=Q(created__gte=day_ago)),
-        failed_24h=Count("id", filter=failed & Q(created__gte=day_ago)),
-        invalid_24h=Count("id", filter=Q(valid=False, created__gte=day_ago)),
-        failed_7d=Count("id", filter=failed & Q(created__gte=week_ago)),
-        last_received_at=Max("created"),
-        last_processed_at=Max("created", filter=Q(processed=True)),
-        last_failed_at=Max("created", filter=failed),
-    )
+    triggers = WebhookEventTrigger.objects.order_by()
+    failed = triggers.filter(valid=True, processed=False)
+
+    def count(rows: QuerySet) -> Subquery:
+        return Subquery(rows.annotate(n=Func(F("pk"), function="COUNT", output_field=IntegerField())).values("n"))
+
+    def latest(rows: QuerySet) -> Subquery:
+        return Subquery(rows.order_by("-created").values("created")[:1])
+
+    figures = {
+        "received_24h": count(triggers.filter(created__gte=day_ago)),
+        "failed_24h": count(failed.filter(created__gte=day_ago)),
+        "invalid_24h": count(triggers.filter(valid=False, created__gte=day_ago)),
+        "failed_7d": count(failed.filter(created__gte=week_ago)),
+        "last_received_at": latest(triggers),
+        "last_processed_at": latest(triggers.filter(processed=True)),
+        "last_failed_at": latest(failed),
+    }
+    # The figures ride on any one row of the table; an empty table has none, and nothing to count.
+    row = next(iter(triggers.annotate(**figures).values(*figures)[:1]), None)
+    if row is None:
+        row = {name: 0 if name.endswith(("_24h", "_7d")) else None for name in figures}
     return WebhookHealth(stripe_configured=bool(settings.STRIPE_ENABLED), **row)
 
 
@@ -566,6 +727,26 @@ def _job_state(task: PeriodicTask) -> str:
     return "late" if overdue > JOB_LATE_TOLERANCE else "ok"
 
 
+def _crontab_text(crontab: CrontabSchedule) -> str:
+    return _cron_description(
+        crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week, crontab.timezone
+    )
+
+
+@lru_cache(maxsize=256)
+def _cron_description(minute: str, hour: str, day_of_month: str, month_of_year: str, day_of_week: str, tz: Any) -> str:
+    """CrontabSchedule.human_readable, once per schedule and process: cron-descriptor loads its message catalogue
+    on every call (a tenth of the dashboard's time, a dozen schedules)."""
+    return CrontabSchedule(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+        timezone=tz,
+    ).human_readable
+
+
 def job_statuses() -> tuple[JobStatus, ...]:
     """Every periodic task with its latest run and its latest success. One query: the runs come in as subqueries
     over JobRun's (job, id) and (job, status, finished_at) indexes. "late" is judged by each schedule's own clock
@@ -585,7 +766,7 @@ def job_statuses() -> tuple[JobStatus, ...]:
     )
     rows = []
     for task in tasks:
-        schedule = task.crontab.human_readable if task.crontab else str(task.interval or task.solar or task.clocked)
+        schedule = _crontab_text(task.crontab) if task.crontab else str(task.interval or task.solar or task.clocked)
         rows.append(
             JobStatus(
                 periodic_task_id=task.pk,

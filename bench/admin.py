@@ -1,5 +1,7 @@
-"""The back office at scale: the admin index, every changelist of our apps and the audit timelines, at 10,000 cases
-and 100,000 claims, with their query counts and time per page.
+"""The back office at scale: the admin index, the claims and billing control rooms, every changelist of our apps,
+the reassign form's owner search and the audit timelines, at 10,000 cases and 100,000 claims, with their query
+counts and time per page. The admin index and the claims control room are measured twice: as staff see them (past
+days' figures cached) and with nothing cached (the first load after a deploy, or of a new day).
 
 Run by `make bench` (after the other benches). It works on its own copy of the bench database
 (`<bench db>_admin`), seeded once with set-based SQL and reused while it holds exactly this data set:
@@ -20,7 +22,8 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,6 +37,7 @@ USERS, CASES, CLAIMS = 2_000, 10_000, 100_000
 ADMIN_LOG_ENTRIES = 5_000
 HEAVY_USER_ID = 1  # holds every tenth claim: 10,000 claims, ~19,000 claim events
 OUR_APPS = ("accounts", "cases", "claims", "billing", "leads", "audit", "outbox", "backoffice")
+COLD_PAGES = ("/admin/", "/admin/claims/")  # the pages whose past days' figures are cached (backoffice.metrics)
 
 
 def _admin_db_url(url: str) -> str:
@@ -74,6 +78,7 @@ from django.test.utils import (  # noqa: E402
 )
 
 from accounts.models import User  # noqa: E402
+from backoffice import metrics  # noqa: E402
 from cases.models import Case  # noqa: E402
 from claims.models import Claim  # noqa: E402
 
@@ -250,15 +255,25 @@ def template_context() -> Iterator[None]:
         teardown_test_environment()
 
 
-def measure(client: Client, url: str) -> dict:
-    """Query count of one request, then REPEAT timed requests after a warm-up."""
+def forget_cached_days() -> None:
+    """The dashboard's and control rooms' past days as if nothing were cached (after a deploy, or the first load
+    of a day): a key prefix no entry has yet."""
+    metrics.DAY_CACHE_PREFIX = f"bench-cold-{uuid.uuid4().hex}"
+
+
+def measure(client: Client, url: str, before: Callable[[], None] | None = None) -> dict:
+    """Query count of one request, then REPEAT timed requests after a warm-up; `before` runs ahead of each."""
+    before = before or (lambda: None)
+    before()
     client.get(url)
+    before()
     with template_context(), CaptureQueriesContext(connection) as ctx:
         response = client.get(url)
     queries = list(ctx.captured_queries)  # a slice of the connection's log, which the next request resets
     status = response.status_code
     times, cpu = [], []
     for _ in range(REPEAT):
+        before()
         t0, c0 = time.perf_counter(), time.process_time()
         client.get(url)
         times.append((time.perf_counter() - t0) * 1000)
@@ -266,6 +281,12 @@ def measure(client: Client, url: str) -> dict:
     rows = len(response.context["cl"].result_list) if response.context and "cl" in response.context else None
     if rows is None and response.context and "entries" in response.context:
         rows = len(response.context["entries"])
+    if rows is None and response.context and "claims" in response.context:
+        rows = len(response.context["claims"])  # the claims control room's page
+    if rows is None and response.context and "invoices" in response.context:
+        rows = len(response.context["invoices"])  # the billing control room's page
+    if rows is None and response["Content-Type"] == "application/json":
+        rows = len(response.json()["results"])  # the reassign form's search
     return {
         "url": url,
         "status": status,
@@ -280,6 +301,11 @@ def measure(client: Client, url: str) -> dict:
 
 def pages(client: Client) -> list[tuple[str, str]]:
     named = [("admin index", "/admin/")]
+    named += [
+        ("claims control room", "/admin/claims/"),
+        ("billing control room", "/admin/billing/"),
+        ("reassign: search new owner", "/admin/claims/reassign-targets/?term=adm-user-17"),
+    ]
     for model in sorted(admin.site._registry, key=lambda m: m._meta.label):
         opts = model._meta
         if opts.app_label in OUR_APPS:
@@ -326,19 +352,27 @@ def main() -> int:
         f"  {'page':<42} {'status':>6} {'rows':>5} {'queries':>7} {'SQL ms':>7} {'CPU ms':>7} {'p50 ms':>7}"
         f" {'max ms':>7}  target"
     )
-    for name, url in pages(client):
-        result = measure(client, url) | {"name": name}
-        result["pass"] = result["status"] == 200 and result["p50_ms"] < TARGET_MS
+    named = pages(client)
+    # The same pages with nothing cached (the first load once the shared cache is empty: a new Redis, a deploy
+    # that changes the key prefix), reported beside the target, which is about the pages as staff load them.
+    named[1:1] = [(f"{name}, nothing cached", url) for name, url in named if url in COLD_PAGES]
+    for name, url in named:
+        cold = name.endswith(", nothing cached")
+        result = measure(client, url, forget_cached_days if cold else None) | {"name": name, "target": not cold}
+        result["pass"] = result["status"] == 200 and (cold or result["p50_ms"] < TARGET_MS)
         results.append(result)
+        verdict = "info" if cold and result["pass"] else harness.verdict(result["pass"])
         print(
             f"  {name:<42} {result['status']:>6} {result['rows'] if result['rows'] is not None else '—':>5}"
             f" {result['queries']:>7} {result['sql_ms']:>7} {result['cpu_ms']:>7} {result['p50_ms']:>7}"
             f" {result['max_ms']:>7}"
-            f"  {harness.verdict(result['pass'])}",
+            f"  {verdict}",
             flush=True,
         )
     failed = [r["name"] for r in results if not r["pass"]]
-    print(f"  {len(results) - len(failed)}/{len(results)} pages under {TARGET_MS:.0f} ms (median of {REPEAT})")
+    targeted = [r for r in results if r["target"]]
+    under = sum(1 for r in targeted if r["pass"])
+    print(f"  {under}/{len(targeted)} pages under {TARGET_MS:.0f} ms (median of {REPEAT}; 'nothing cached' rows: info)")
     if "billing.InvoiceLine" not in {f"{m._meta.label}" for m in admin.site._registry}:
         print("  (invoice lines have no changelist of their own on this branch: they show inside each invoice)")
     harness.write_results(

@@ -165,6 +165,11 @@ class InvoiceLine(AppendOnlyModel):
                 name="line_charge_positive_credit_negative",
             ),
         ]
+        indexes = [
+            # The dashboard's revenue per day reads one window of service days, and checks its cached days against
+            # the count of lines in it (backoffice.metrics.revenue_by_day): both along this index.
+            models.Index(fields=["service_date"], name="line_service_date"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.description} ({self.amount_cents} cents)"

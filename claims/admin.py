@@ -2,10 +2,14 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import User
@@ -14,13 +18,120 @@ from audit.views import timeline_url
 from cases.models import Case
 from claims import services
 from claims.models import Claim, ClaimEvent
+from jsn.lib.admin import CappedCountPaginator
 
 ADMIN_RELEASE_REASON = "Released by staff in the back office"
 
 
+REASSIGN_TARGETS_URL = "claims_reassign_targets"  # claims/admin_urls.py
+REASSIGN_TARGETS_PAGE = 20
+NOT_AN_ACTIVE_USER = "Choose an active user: there is none with this id."
+
+
+def reassign_targets() -> QuerySet[User]:
+    """Who may receive a claim: active users, each with the number of active claims they hold (along the
+    (user, status) index), by e-mail."""
+    held = (
+        Claim.objects.filter(user_id=OuterRef("pk"), status=Claim.Status.ACTIVE)
+        .order_by()
+        .values("user_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return User.objects.filter(is_active=True).annotate(active_claims=Coalesce(Subquery(held), 0)).order_by("email")
+
+
+def reassign_target_label(user: User) -> str:
+    return f"{user.email} ({user.active_claims} of {user.claim_limit} claims)"
+
+
+class ReassignTargetSelect(AutocompleteSelect):
+    """Django admin's autocomplete widget (select2, from static files only: the CSP allows no inline script),
+    asking ReassignTargetAutocomplete for the users matching what staff type: never a <select> of every user."""
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(Claim._meta.get_field("user"), admin.site, attrs)
+
+    def get_url(self) -> str:
+        return reverse(REASSIGN_TARGETS_URL)
+
+    def optgroups(self, name: str, value: list, attr: dict | None = None) -> list:
+        # A form sent back with something that is not an id (its error already says so) shows no choice: Django's
+        # widget would look it up as an id and fail.
+        return super().optgroups(name, [v for v in value if str(v).isdigit()], attr)
+
+
+class ReassignTargetAutocomplete(AutocompleteJsonView):
+    """GET /admin/claims/reassign-targets/?term=…: the active users the user admin's search finds for the term
+    (e-mail, first or last name), REASSIGN_TARGETS_PAGE at a time, each with the claims they hold and their limit.
+    For staff who may reassign claims (claims.change_claim), whatever their permissions on users."""
+
+    paginate_by = REASSIGN_TARGETS_PAGE
+
+    def process_request(self, request: HttpRequest) -> tuple[str, admin.ModelAdmin, object, str]:
+        # One field only (a claim's owner): the widget's app/model/field parameters are not needed.
+        term = request.GET.get("term", "").strip()
+        return term, self.admin_site.get_model_admin(User), Claim._meta.get_field("user"), "id"
+
+    def has_perm(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm("claims.change_claim")
+
+    def get_queryset(self) -> QuerySet[User]:
+        users, _ = self.model_admin.get_search_results(self.request, reassign_targets(), self.term)
+        return users  # the search is on the user's own columns: no join, nothing to de-duplicate
+
+    def serialize_result(self, obj: User, to_field_name: str) -> dict[str, str]:
+        return {"id": str(obj.pk), "text": reassign_target_label(obj)}
+
+
+class ReassignTargetField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return reassign_target_label(obj)
+
+
 class ReassignForm(forms.Form):
-    to_user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("email"), label="New owner")
+    """The reassign step. What the service would refuse for every selected claim is a form error here (an inactive
+    or unknown user, the current owner, an owner at their limit); the service still decides under its locks, claim
+    by claim, and what it refuses then is reported per claim."""
+
+    to_user = ReassignTargetField(
+        queryset=reassign_targets(),
+        widget=ReassignTargetSelect(),
+        label="New owner",
+        help_text="Type part of their e-mail address or name.",
+        error_messages={"invalid_choice": NOT_AN_ACTIVE_USER},
+    )
     reason = forms.CharField(max_length=200, help_text="Recorded in the audit trail and told to both users.")
+
+    def __init__(self, *args: object, claims: list[Claim], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.claims = claims
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        target = cleaned.get("to_user")
+        if target is None:
+            return cleaned
+        if all(claim.user_id == target.pk for claim in self.claims):
+            self.add_error("to_user", services.SAME_OWNER.format(email=target.email))
+        elif target.active_claims >= target.claim_limit:
+            self.add_error("to_user", services.TARGET_LIMIT.format(email=target.email, limit=target.claim_limit))
+        return cleaned
+
+
+class ClaimChangeForm(forms.ModelForm):
+    """The claim's page: only the expiry is editable, and why it changed goes into the audit trail with it."""
+
+    expiry_reason = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Reason for the expiry change",
+        help_text="Recorded in the audit trail with the old and new expiry.",
+    )
+
+    class Meta:
+        model = Claim
+        fields = ["expires_at"]
 
 
 class OwnerEmailFilter(admin.SimpleListFilter):
@@ -61,13 +172,15 @@ class ClaimAdmin(admin.ModelAdmin):
     ordering = ["-claimed_at", "-id"]
     list_per_page = 50  # bench/admin.py: rendering 100 rows is most of a page's time at 100,000 rows
     actions = ["release_claims", "reassign_claims"]
-    # Only the expiry is edited here (through claim_set_expiry); everything else is history.
+    form = ClaimChangeForm
+    # Only the expiry is edited here (through claim_set_expiry, audited); everything else is history.
     fields = [
         "case",
         "user",
         "status",
         "claimed_at",
         "expires_at",
+        "expiry_reason",
         "released_at",
         "release_reason",
         "score_at_claim",
@@ -76,7 +189,7 @@ class ClaimAdmin(admin.ModelAdmin):
         "pricing_version",
         "expiry_warned_for",
     ]
-    readonly_fields = [f for f in fields if f != "expires_at"]
+    readonly_fields = [f for f in fields if f not in ("expires_at", "expiry_reason")]
     show_full_result_count = False
 
     def get_search_results(
@@ -118,14 +231,32 @@ class ClaimAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Claim | None = None) -> bool:
         return False  # history: billing and the audit trail point at claims
 
+    def get_fields(self, request: HttpRequest, obj: Claim | None = None) -> list[str]:
+        if obj is not None and obj.status != Claim.Status.ACTIVE:
+            return [f for f in self.fields if f != "expiry_reason"]  # an ended claim has no expiry left to change
+        return self.fields
+
     def get_readonly_fields(self, request: HttpRequest, obj: Claim | None = None) -> list[str]:
         if obj is not None and obj.status != Claim.Status.ACTIVE:
-            return self.fields  # an ended claim has no expiry left to change
+            return self.get_fields(request, obj)
         return self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Claim, form: forms.ModelForm, change: bool) -> None:
-        changed = change and "expires_at" in form.changed_data
-        if changed and not services.claim_set_expiry(actor=request.user, claim=obj, expires_at=obj.expires_at):
+        """Nothing but the expiry is saved, and only through the service: it locks, compares and writes the audit
+        event in the admin's transaction (the admin's own history entry commits with it)."""
+        if not (change and "expires_at" in form.changed_data):
+            return
+        try:
+            changed = services.claim_set_expiry(
+                actor=request.user,
+                claim=obj,
+                expires_at=form.cleaned_data["expires_at"],
+                reason=form.cleaned_data.get("expiry_reason", ""),
+            )
+        except services.ClaimError as exc:  # busy: the case stayed locked; nothing changed
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        if not changed:
             self.message_user(request, services.CLAIM_NOT_ACTIVE, messages.ERROR)
 
     @admin.action(description="Release selected claims", permissions=["change"])
@@ -173,7 +304,7 @@ def reassign_step(
     if not active:
         messages.warning(request, "Select at least one active claim.")
         return None
-    form = ReassignForm(request.POST if "apply" in request.POST else None)
+    form = ReassignForm(request.POST if "apply" in request.POST else None, claims=active)
     if form.is_valid():
         to_user, reason = form.cleaned_data["to_user"], form.cleaned_data["reason"]
         moved, refused = 0, []
@@ -205,14 +336,35 @@ def reassign_step(
 class ClaimEventAdmin(admin.ModelAdmin):
     """The audit trail: readable by staff with view permission, changeable by nobody."""
 
-    list_display = ["created_at", "action", "case_id", "claim_id", "actor", "from_user", "to_user", "reason"]
+    list_display = [
+        "created_at",
+        "action",
+        "case_id",
+        "claim_id",
+        "actor",
+        "from_user",
+        "to_user",
+        "expiry_change",
+        "reason",
+    ]
     list_filter = ["action", "created_at"]
     search_fields = ["=case__id", "=claim__id", "actor__email", "from_user__email", "to_user__email", "reason"]
     # No date_hierarchy: it reads every row of the table (SELECT DISTINCT date_trunc) on each page load, which grows
     # with the audit trail; the date filter in the sidebar costs no query (bench/admin.py).
     list_select_related = ["actor", "from_user", "to_user"]
     show_full_result_count = False
+    paginator = CappedCountPaginator  # the page's COUNT(*) would read every event ever written
     list_per_page = 50  # bench/admin.py: rendering 100 rows is most of a page's time at 100,000 rows
+
+    @admin.display(description="Expiry")
+    def expiry_change(self, obj: ClaimEvent) -> str:
+        if obj.action != ClaimEvent.Action.EXPIRY_CHANGED:
+            return ""
+        before, after = (
+            f"{timezone.localtime(at):%Y-%m-%d %H:%M}" if at else "never"
+            for at in (obj.expires_before, obj.expires_after)
+        )
+        return f"{before} → {after}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -72,6 +72,7 @@ class ClaimEvent(AppendOnlyModel):
         RELEASED = "released", "Released"
         EXPIRED = "expired", "Expired"
         REASSIGNED = "reassigned", "Reassigned"
+        EXPIRY_CHANGED = "expiry_changed", "Expiry changed"
 
     action = models.CharField(max_length=16, choices=Action.choices)
     # The three user columns are indexed together with the time (Meta.indexes) instead of alone: a user's audit
@@ -91,10 +92,15 @@ class ClaimEvent(AppendOnlyModel):
     from_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
+    # Who held the claim after the event: the new owner of a claim or reassignment, the owner whose claim's expiry
+    # staff changed (their timeline shows it; nobody is e-mailed about an expiry change, the warning follows).
     to_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     reason = models.CharField(max_length=200, blank=True)
+    # An expiry change's before and after (empty: the claim never expires); empty for every other action.
+    expires_before = models.DateTimeField(null=True, blank=True, help_text="Expiry changed: the expiry before.")
+    expires_after = models.DateTimeField(null=True, blank=True, help_text="Expiry changed: the expiry after.")
     created_at = models.DateTimeField()
 
     APPEND_ONLY_MESSAGE = IMMUTABLE_EVENT

@@ -60,6 +60,7 @@ TARGET_LIMIT = "{email} has reached their claim limit of {limit} cases."
 TARGET_INACTIVE = "{email} is not an active account."
 OWNER_RELEASE_REASON = "Released by the owner"
 EXPIRED_REASON = "Expired"
+EXPIRY_CHANGED_REASON = "Expiry changed by staff"
 CLAIM_NOTICES = "claims.event_notices"  # the outbox kind of the owners' e-mails (claims.tasks sends them)
 
 # Database errors that mean "someone else holds the row right now", not "the database is broken":
@@ -559,15 +560,44 @@ def claim_reassign(*, actor: User, claim: Claim, to_user: User, reason: str) -> 
         raise
 
 
-def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None) -> bool:
-    """Staff set one claim's expiry. Compare-and-set on `active`; a new expiry gets a new warning."""
+def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None, reason: str = "") -> bool:
+    """Staff set one active claim's expiry (None: never expires), audited: an `expiry_changed` event with the expiry
+    before and after, in the same transaction. A new expiry gets a new warning. False when the claim is no longer
+    active (nothing changed); setting the expiry it already has changes nothing and writes no event."""
     if not (actor.is_active and actor.is_staff):
         raise ClaimError("forbidden", STAFF_ONLY)
-    return bool(
-        Claim.objects.filter(pk=claim.pk, status=Claim.Status.ACTIVE).update(
-            expires_at=expires_at, expiry_warned_for=None
-        )
-    )
+    reason = reason.strip()[:200] or EXPIRY_CHANGED_REASON
+    try:
+        with transaction.atomic():
+            # The case first, as every release and reassignment locks it: the claim cannot end meanwhile.
+            Case.objects.select_for_update().filter(pk=claim.case_id).values_list("pk", flat=True).first()
+            current = (
+                Claim.objects.select_for_update()
+                .filter(pk=claim.pk, status=Claim.Status.ACTIVE)
+                .only("id", "case_id", "user_id", "expires_at")
+                .first()
+            )
+            if current is None:
+                return False
+            if current.expires_at == expires_at:
+                return True
+            Claim.objects.filter(pk=current.pk).update(expires_at=expires_at, expiry_warned_for=None)
+            ClaimEvent.objects.create(
+                action=ClaimEvent.Action.EXPIRY_CHANGED,
+                actor=actor,
+                case_id=current.case_id,
+                claim_id=current.pk,
+                to_user_id=current.user_id,
+                reason=reason,
+                expires_before=current.expires_at,
+                expires_after=expires_at,
+                created_at=timezone.now(),
+            )
+            return True
+    except OperationalError as exc:
+        if is_busy_error(exc):
+            raise ClaimBusyError() from exc
+        raise
 
 
 def claims_expire(*, now: datetime, batch_size: int = 500) -> int:

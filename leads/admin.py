@@ -105,8 +105,9 @@ class LeadAdmin(admin.ModelAdmin):
             "<tr><td><strong>{}</strong></td><td>{}</td><td>{}</td><td>page {}, char {}</td><td>…{}…</td></tr>",
             ((c["plz"], c["matched"], c["kind"], c["page"], c["offset"], c["context"]) for c in obj.candidates),
         )
-        head = "<tr><th>PLZ</th><th>Matched</th><th>Kind</th><th>Where</th><th>Context</th></tr>"
-        return format_html("<table>{}{}</table>", format_html(head), rows)
+        return format_html(
+            "<table><tr><th>PLZ</th><th>Matched</th><th>Kind</th><th>Where</th><th>Context</th></tr>{}</table>", rows
+        )
 
     def save_model(self, request: HttpRequest, obj: Lead, form: forms.Form, change: bool) -> None:
         plz = (form.cleaned_data.get("resolve_plz") or "").strip()

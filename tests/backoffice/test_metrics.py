@@ -1,5 +1,6 @@
 """Each dashboard figure against a data set whose numbers are worked out by hand (in the comments)."""
 
+import random
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -237,6 +238,93 @@ def test_claims_by_day_in_the_billing_time_zone(settings):
 def test_claims_by_day_with_nothing():
     series = metrics.claims_by_day(first_day=date(2026, 3, 1), last_day=date(2026, 3, 3))
     assert series.new == (0, 0, 0) and series.held == (0, 0, 0)
+
+
+def _claims_by_day_by_hand(days: tuple[date, ...], tz: ZoneInfo) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The definition, claim by claim: started on d; held on d = started before d ended and active after d began."""
+    spans = list(Claim.objects.values_list("claimed_at", "released_at"))
+    new, held = [], []
+    for day in days:
+        start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        new.append(sum(1 for claimed, _ in spans if start <= claimed < end))
+        held.append(sum(1 for claimed, released in spans if claimed < end and (released is None or released > start)))
+    return tuple(new), tuple(held)
+
+
+def test_claims_by_day_caches_past_days_and_still_follows_every_change(django_assert_num_queries):
+    """Past days come from the cache after the first read; writes with past times, releases and new claims today
+    all show at the next read, exactly as the claims say."""
+    rng = random.Random(8)
+    first, last = date(2026, 3, 1), date(2026, 3, 10)  # NOW is 3-10 12:00: nine past days and today
+    start = datetime(2026, 2, 20, tzinfo=UTC)
+
+    def some_time() -> datetime:
+        return start + timedelta(minutes=rng.randrange(0, 18 * 24 * 60 + 11 * 60))
+
+    for _ in range(40):
+        claimed = some_time()
+        ended = claimed + timedelta(hours=rng.randrange(1, 200)) if rng.random() < 0.6 else None
+        claim(claimed_at=claimed, released_at=ended if ended is not None and ended < NOW else None)
+    with time_machine.travel(NOW, tick=False):
+        first_read = metrics.claims_by_day(first_day=first, last_day=last)
+        assert (first_read.new, first_read.held) == _claims_by_day_by_hand(first_read.days, UTC)
+        with django_assert_num_queries(1):  # the counts only: every past day is cached and still matches
+            assert metrics.claims_by_day(first_day=first, last_day=last) == first_read
+
+        changes = [
+            lambda: claim(claimed_at=datetime(2026, 3, 4, 9, tzinfo=UTC)),  # written late, for a past day
+            lambda: claim(claimed_at=datetime(2026, 3, 2, tzinfo=UTC), released_at=datetime(2026, 3, 6, tzinfo=UTC)),
+            lambda: claim(claimed_at=NOW - timedelta(hours=1)),  # today
+            lambda: Claim.objects.filter(pk=Claim.objects.filter(status="active").earliest("claimed_at").pk).update(
+                status="released",
+                released_at=NOW - timedelta(minutes=5),  # released today
+            ),
+            lambda: Claim.objects.filter(pk=Claim.objects.filter(status="active").latest("claimed_at").pk).update(
+                status="expired",
+                released_at=datetime(2026, 3, 9, 23, 59, tzinfo=UTC),  # ended yesterday, late
+            ),
+        ]
+        for change in changes:
+            change()
+            series = metrics.claims_by_day(first_day=first, last_day=last)
+            assert (series.new, series.held) == _claims_by_day_by_hand(series.days, UTC)
+        assert series != first_read
+
+
+def test_claims_by_day_reuses_the_cached_days_on_the_next_day(django_assert_num_queries):
+    claim(claimed_at=datetime(2026, 3, 5, 8, tzinfo=UTC))
+    claim(claimed_at=datetime(2026, 3, 8, 8, tzinfo=UTC), released_at=datetime(2026, 3, 10, 9, tzinfo=UTC))
+    with time_machine.travel(NOW, tick=False):
+        metrics.claims_by_day(first_day=date(2026, 3, 4), last_day=date(2026, 3, 10))
+    claim(claimed_at=datetime(2026, 3, 11, 7, tzinfo=UTC))
+    # 1 the counts, 2 + 3 started / ended on 3-10 (the one past day not cached yet)
+    with time_machine.travel(NOW + timedelta(days=1), tick=False), django_assert_num_queries(3):
+        series = metrics.claims_by_day(first_day=date(2026, 3, 5), last_day=date(2026, 3, 11))
+    assert series.new == (1, 0, 0, 1, 0, 0, 1)
+    assert series.held == (1, 1, 1, 2, 2, 2, 2)  # the claim released on 3-10 was held that day
+
+
+def test_revenue_by_day_caches_days_and_follows_billing_credits_and_voids(django_assert_num_queries):
+    user = UserFactory()
+    first_invoice = invoice(user, date(2026, 3, 2), 2500)
+    charge = line(first_invoice, date(2026, 3, 1), 1500)
+    line(first_invoice, date(2026, 3, 1), 1000)
+    days = {"first_day": date(2026, 3, 1), "last_day": date(2026, 3, 4)}
+
+    assert metrics.revenue_by_day(**days).by_currency == {"usd": (2500, 0, 0, 0)}
+    with django_assert_num_queries(1):  # the counts of lines and void invoices only: the days are cached
+        assert metrics.revenue_by_day(**days).by_currency == {"usd": (2500, 0, 0, 0)}
+    # The daily job bills 3-02 on 3-03; a credit corrects 3-01 on a later invoice.
+    second = invoice(user, date(2026, 3, 3), 200)
+    line(second, date(2026, 3, 2), 1700)
+    line(second, date(2026, 3, 1), -1500, credit_for=charge)
+    assert metrics.revenue_by_day(**days).by_currency == {"usd": (1000, 1700, 0, 0)}
+    # Voiding the second invoice takes its lines out (their count stays the same: the void invoices' does not).
+    Invoice.objects.filter(pk=second.pk).update(status=Invoice.Status.VOID)
+    assert metrics.revenue_by_day(**days).by_currency == {"usd": (2500, 0, 0, 0)}
+    line(invoice(UserFactory(), date(2026, 3, 5), 300, currency="eur"), date(2026, 3, 4), 300)
+    assert metrics.revenue_by_day(**days).by_currency == {"eur": (0, 0, 0, 300), "usd": (2500, 0, 0, 0)}
 
 
 # --- integrations ------------------------------------------------------------------------------------------------

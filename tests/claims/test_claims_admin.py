@@ -1,8 +1,14 @@
+import re
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
 
-from claims import services
+from accounts.models import User
+from claims import admin, services
+from claims.admin import ClaimEventAdmin
 from claims.models import Claim, ClaimEvent
+from jsn.lib.admin import CappedCountPaginator
 from tests.factories import CaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +134,210 @@ def test_audit_trail_admin_is_read_only_for_everyone(admin_client_, subscriber):
     event.refresh_from_db()
     assert event.reason == ""
     assert admin_client_.get("/admin/claims/claim/add/").status_code == 403
+
+
+def test_claim_events_list_counts_up_to_a_cap_and_says_so(admin_client_, subscriber, monkeypatch):
+    """The audit list never counts the whole trail: past the cap it says "more than …" and still pages."""
+    services.claim_cases(user=subscriber, case_ids=[c.pk for c in CaseFactory.create_batch(5)])
+    monkeypatch.setattr(CappedCountPaginator, "cap", 5)
+    exactly = admin_client_.get("/admin/claims/claimevent/").content.decode()
+    assert "5 claim events" in exactly and 'data-count="capped"' not in exactly
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 3)
+    monkeypatch.setattr(ClaimEventAdmin, "list_per_page", 2)
+    first = admin_client_.get("/admin/claims/claimevent/")
+    html = first.content.decode()
+    assert '<span data-count="capped">more than 3 claim events</span>' in html
+    assert len(first.context["cl"].result_list) == 2
+    second = admin_client_.get("/admin/claims/claimevent/?p=2")
+    assert second.status_code == 200 and len(second.context["cl"].result_list) == 2
+    beyond = admin_client_.get("/admin/claims/claimevent/?p=9")  # past the counted pages: Django's own answer
+    assert beyond.status_code == 302 and "e=1" in beyond["Location"]
+
+
+def test_staff_expiry_change_is_audited_with_before_and_after_and_shows_in_the_timelines(admin_client_, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+    assert claim.expires_at is None  # CLAIM_MAX_DAYS empty: never expires
+    url = f"/admin/claims/claim/{claim.pk}/change/"
+    assert 'name="expiry_reason"' in admin_client_.get(url).content.decode()
+
+    response = admin_client_.post(
+        url, {"expires_at_0": "2030-01-02", "expires_at_1": "03:04:05", "expiry_reason": "Agreed with the owner"}
+    )
+    assert response.status_code == 302
+    first = ClaimEvent.objects.get(action="expiry_changed")
+    assert (first.actor, first.to_user, first.from_user, first.claim_id, first.case_id) == (
+        admin_client_.admin,
+        subscriber,
+        None,
+        claim.pk,
+        case.pk,
+    )
+    assert (first.expires_before, first.expires_after.isoformat()) == (None, "2030-01-02T03:04:05+00:00")
+    assert first.reason == "Agreed with the owner"
+
+    # Changed again without a reason: the previous expiry is the new "before"; the default reason is recorded.
+    admin_client_.post(url, {"expires_at_0": "2030-02-01", "expires_at_1": "00:00:00", "expiry_reason": ""})
+    second = ClaimEvent.objects.filter(action="expiry_changed").latest("id")
+    assert (second.expires_before, second.expires_after.isoformat()) == (
+        first.expires_after,
+        "2030-02-01T00:00:00+00:00",
+    )
+    assert second.reason == services.EXPIRY_CHANGED_REASON
+    # Saved unchanged: no event. Cleared: "never" is an expiry change too.
+    admin_client_.post(url, {"expires_at_0": "2030-02-01", "expires_at_1": "00:00:00", "expiry_reason": "x"})
+    assert ClaimEvent.objects.filter(action="expiry_changed").count() == 2
+    admin_client_.post(url, {"expires_at_0": "", "expires_at_1": "", "expiry_reason": "Open-ended again"})
+    cleared = ClaimEvent.objects.filter(action="expiry_changed").latest("id")
+    assert (cleared.expires_before.isoformat(), cleared.expires_after) == ("2030-02-01T00:00:00+00:00", None)
+    claim.refresh_from_db()
+    assert claim.expires_at is None
+
+    timeline = admin_client_.get(f"/admin/audit/case/{case.pk}/").content.decode()
+    assert f"Expiry changed: case #{case.pk}" in timeline
+    assert "expires never → 2030-01-02 03:04 · held by sub@example.com" in timeline
+    assert "expires 2030-02-01 00:00 → never · held by sub@example.com" in timeline
+    assert "Agreed with the owner" in timeline and "Open-ended again" in timeline
+    owner_timeline = admin_client_.get(f"/admin/audit/user/{subscriber.pk}/?kind=claim").content.decode()
+    assert owner_timeline.count("Expiry changed: case") == 3
+    events = admin_client_.get("/admin/claims/claimevent/?action__exact=expiry_changed").content.decode()
+    assert "never → 2030-01-02 03:04" in events
+
+
+def test_expiry_of_an_ended_claim_cannot_be_changed(admin_client_, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+    services.claim_release(actor=subscriber, case_ids=[case.pk])
+    url = f"/admin/claims/claim/{claim.pk}/change/"
+    page = admin_client_.get(url).content.decode()
+    assert 'name="expires_at_0"' not in page and 'name="expiry_reason"' not in page
+    admin_client_.post(url, {"expires_at_0": "2030-01-02", "expires_at_1": "1:00"})
+    assert not ClaimEvent.objects.filter(action="expiry_changed").exists()
+    assert services.claim_set_expiry(actor=admin_client_.admin, claim=claim, expires_at=None) is False
+
+
+def test_expiry_change_and_its_event_commit_together(admin_client_, subscriber, monkeypatch):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+
+    def refuse(**kwargs):
+        raise RuntimeError("audit insert failed")
+
+    monkeypatch.setattr(ClaimEvent.objects, "create", refuse)
+    with pytest.raises(RuntimeError):
+        services.claim_set_expiry(actor=admin_client_.admin, claim=claim, expires_at=claim.claimed_at)
+    claim.refresh_from_db()
+    assert claim.expires_at is None  # no expiry change without its audit event
+    with pytest.raises(services.ClaimError):
+        services.claim_set_expiry(actor=subscriber, claim=claim, expires_at=claim.claimed_at)  # staff only
+
+
+def _reassign(client, claim: Claim, to_user: object, reason: str = "Territory change"):
+    return client.post(
+        "/admin/claims/claim/",
+        {
+            "action": "reassign_claims",
+            ACTION_CHECKBOX_NAME: [claim.pk],
+            "apply": "Reassign",
+            "to_user": to_user,
+            "reason": reason,
+        },
+    )
+
+
+def test_reassign_form_offers_a_search_not_a_list_of_every_user(admin_client_, subscriber):
+    UserFactory.create_batch(30)
+    services.claim_cases(user=subscriber, case_ids=[CaseFactory().pk])
+    claim = Claim.objects.get()
+    form = admin_client_.post("/admin/claims/claim/", {"action": "reassign_claims", ACTION_CHECKBOX_NAME: [claim.pk]})
+    html = form.content.decode()
+    select = re.search(r'<select name="to_user"[^>]*>(.*?)</select>', html, re.S)
+    assert select and 'class="admin-autocomplete"' in select.group(0)
+    assert 'data-ajax--url="/admin/claims/reassign-targets/"' in select.group(0)
+    assert select.group(1).count("<option") <= 1  # only the empty choice: the users come from the search
+    assert "admin/js/autocomplete" in html and "select2" in html  # static files: no inline script (CSP)
+    assert "<script>" not in html
+
+
+@pytest.mark.parametrize(
+    ("make_target", "error"),
+    [
+        (lambda owner: UserFactory(email="gone@example.com", is_active=False).pk, admin.NOT_AN_ACTIVE_USER),
+        (lambda owner: 99_999_999, admin.NOT_AN_ACTIVE_USER),
+        (lambda owner: "9" * 30, admin.NOT_AN_ACTIVE_USER),
+        (lambda owner: "bob@example.com", admin.NOT_AN_ACTIVE_USER),
+        (lambda owner: owner.pk, "The claim already belongs to sub@example.com."),
+        (
+            lambda owner: UserFactory(email="full@example.com", claim_limit=1).pk,
+            "full@example.com has reached their claim limit of 1 cases.",
+        ),
+    ],
+    ids=["inactive", "no-such-id", "huge-id", "not-an-id", "same-owner", "at-limit"],
+)
+def test_reassign_to_a_user_who_cannot_take_it_is_a_form_error(admin_client_, subscriber, make_target, error):
+    services.claim_cases(user=subscriber, case_ids=[CaseFactory().pk])
+    claim = Claim.objects.get()
+    target = make_target(subscriber)
+    full = User.objects.filter(email="full@example.com").first()
+    if full is not None:
+        services.claim_cases(user=full, case_ids=[CaseFactory().pk])
+    response = _reassign(admin_client_, claim, target)
+    assert response.status_code == 200
+    assert response.context["form"].errors["to_user"] == [error]
+    assert error in response.content.decode()  # shown on the form, which stays filled in
+    assert Claim.objects.get(pk=claim.pk).status == "active" and not ClaimEvent.objects.filter(action="reassigned")
+
+
+@pytest.fixture
+def reassigner(client):
+    """Staff who may reassign claims but have no permission on users at all."""
+    staff = UserFactory(email="desk@example.com", role="staff")
+    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="claims"))
+    client.force_login(staff)
+    return client
+
+
+def test_reassign_targets_search_active_users_by_email_or_name(reassigner, django_assert_num_queries):
+    bob = UserFactory(email="bob.builder@example.com", first_name="Robert", claim_limit=7)
+    services.claim_cases(user=bob, case_ids=[c.pk for c in CaseFactory.create_batch(2)])
+    UserFactory(email="bobby@example.com", is_active=False)
+    UserFactory(email="alice@example.com")
+    url = "/admin/claims/reassign-targets/"
+    # 1 session, 2 user, 3 + 4 the staff member's permissions (own, groups'), 5 the page's count, 6 the page of users
+    # with the claims each holds
+    with django_assert_num_queries(6):
+        body = reassigner.get(url, {"term": "bob"}).json()
+    assert body == {
+        "results": [{"id": str(bob.pk), "text": "bob.builder@example.com (2 of 7 claims)"}],
+        "pagination": {"more": False},
+    }
+    assert [r["id"] for r in reassigner.get(url, {"term": "robert"}).json()["results"]] == [str(bob.pk)]
+
+
+def test_reassign_targets_page_twenty_at_a_time(reassigner):
+    for n in range(45):
+        UserFactory(email=f"agent{n:02d}@example.com")
+    url = "/admin/claims/reassign-targets/"
+    first = reassigner.get(url, {"term": "agent"}).json()
+    assert len(first["results"]) == 20 and first["pagination"]["more"] is True
+    assert first["results"][0]["text"].startswith("agent00@example.com")
+    last = reassigner.get(url, {"term": "agent", "page": 3}).json()
+    assert len(last["results"]) == 5 and last["pagination"]["more"] is False
+    assert reassigner.get(url, {"term": "agent", "page": 9}).status_code == 404
+    assert reassigner.get(url, {"term": "agent", "page": "x"}).status_code == 404
+
+
+def test_reassign_targets_are_for_staff_who_may_reassign(client, subscriber):
+    url = "/admin/claims/reassign-targets/"
+    anonymous = client.get(url, {"term": "a"})
+    assert anonymous.status_code == 302 and "login" in anonymous["Location"]
+    client.force_login(subscriber)
+    assert client.get(url, {"term": "a"}, follow=True).status_code == 403
+    viewer = UserFactory(email="viewer@example.com", role="staff")
+    client.force_login(viewer)  # staff, but may not change claims
+    response = client.get(url, {"term": "a"})
+    assert response.status_code == 403 and "sub@example.com" not in response.content.decode()

@@ -181,6 +181,16 @@ def test_reassign_shows_the_intermediate_form_then_reassigns(boss, subscriber, o
     )
 
 
+@pytest.mark.parametrize("to_user", ["", "abc", "-1", "99999999", "9" * 40])
+def test_reassign_to_no_valid_user_is_a_form_error_in_the_room_too(boss, held, to_user):
+    response = boss.post(
+        ROOM, {"op": "reassign", "apply": "1", "_selected_action": [held[0].pk], "to_user": to_user, "reason": "x"}
+    )
+    assert response.status_code == 200 and response.context["form"].errors["to_user"]
+    assert 'name="op" value="reassign"' in response.content.decode()  # the form again, still for the room
+    assert Claim.objects.get(pk=held[0].pk).status == "active"
+
+
 def test_reassign_respects_the_new_owners_limit(boss, other_subscriber, held):
     User.objects.filter(pk=other_subscriber.pk).update(claim_limit=1)
     response = boss.post(
@@ -311,12 +321,16 @@ def test_an_unknown_operation_is_refused(boss):
 def test_the_room_runs_a_fixed_number_of_queries(boss, book, django_assert_num_queries):
     for n in range(60):
         builders.claim(book["alice"], claimed_at=at(1) + timedelta(minutes=n), released_at=at(2))
-    with frozen(NOW), django_assert_num_queries(7):
+    with frozen(NOW), django_assert_num_queries(10):
         # 1 session, 2 user (admin_view's staff check), 3 the claim page with user and case (select_related,
-        # 51 rows, no COUNT), 4–5 claims_by_day (started per day, ended per day), 6 revenue_by_day,
-        # 7 claim_stats (one grouped query).
+        # 51 rows, no COUNT), 4 claims_by_day's counts (active, today, the past days), 5–6 claims started / ended
+        # per past day (nothing cached yet), 7 revenue_by_day's counts (lines, void invoices), 8 revenue per day,
+        # 9–10 claim_stats (totals by status; active and today's claims by currency).
         response = boss.get(ROOM)
     assert response.status_code == 200 and len(response.context["claims"]) == 50
+    with frozen(NOW), django_assert_num_queries(7):  # the same without 5, 6 and 8: the past days are cached
+        again = boss.get(ROOM)
+    assert again.context["days"] == response.context["days"] and again.context["stats"] == response.context["stats"]
 
 
 @pytest.mark.parametrize(

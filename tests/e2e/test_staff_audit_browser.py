@@ -11,6 +11,7 @@ from django.utils import timezone
 from claims import services
 from claims.models import Claim
 from tests.audit import helpers as h
+from tests.e2e.admin_widgets import csp_violations
 from tests.factories import CaseFactory, ContactFactory, UserFactory
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -46,6 +47,8 @@ def history(case, alice, bob, staff) -> None:
 
 
 def test_staff_reassign_a_claim_and_see_it_in_the_case_timeline(live_server, page, login, shot):
+    from playwright.sync_api import expect  # with the browser fixtures: Playwright is loaded by browser tests only
+
     staff = staff_member("ops@example.com")
     alice = UserFactory(email="alice@example.com")
     bob = UserFactory(email="bob@example.com")
@@ -56,6 +59,7 @@ def test_staff_reassign_a_claim_and_see_it_in_the_case_timeline(live_server, pag
     claim = Claim.objects.get(case=case, status="active")
 
     login(page, staff.email)
+    refused = csp_violations(page)
     page.goto(f"{live_server.url}/admin/")
     assert page.locator("#site-name").inner_text() == "JSN back office"
     assert page.locator("h1").first.inner_text() == "Operations"
@@ -76,13 +80,20 @@ def test_staff_reassign_a_claim_and_see_it_in_the_case_timeline(live_server, pag
 
     page.get_by_role("heading", name="Reassign claims").wait_for()
     assert f"Claim #{claim.pk}" in page.inner_text("#content")
-    page.select_option("select[name=to_user]", label="bob@example.com")
+    # The new owner is searched as staff type (never a list of every user): part of the address is enough.
+    page.locator("select[name=to_user] + .select2-container .select2-selection").click()
+    page.locator(".select2-container--open .select2-search__field").fill("bo")
+    results = page.locator(".select2-container--open .select2-results__option")
+    expect(results).to_have_text(["bob@example.com (0 of 50 claims)"])  # alice and ops do not match "bo"
+    shot(page, "audit-3-reassign-form-search")
+    results.first.click()
     page.fill("input[name=reason]", "Territory change: Broward moves to Bob")
     shot(page, "audit-3-reassign-form")
     page.click("input[name=apply]")
     page.get_by_text("Reassigned 1 claim(s) to bob@example.com.").wait_for()
     new_claim = Claim.objects.get(case=case, status="active")
     assert new_claim.user == bob
+    assert refused() == []  # the widget runs from static files: nothing refused by the CSP
 
     page.locator("#result_list").get_by_role("link", name="Timeline").first.click()
     page.wait_for_url(f"{live_server.url}/admin/audit/case/{case.pk}/")
