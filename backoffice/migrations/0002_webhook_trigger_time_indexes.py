@@ -9,6 +9,8 @@ locked while the index builds.
 from django.conf import settings
 from django.db import migrations
 
+from jsn.lib.migrations import concurrent_indexes
+
 TABLE = "djstripe_webhookeventtrigger"
 INDEXES = {
     "backoffice_webhook_trigger_created": "(created)",
@@ -17,27 +19,13 @@ INDEXES = {
 }
 
 
-def create(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, definition in INDEXES.items():
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {TABLE} {definition}")
-
-
-def drop(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-
-
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction
 
     # On SQLite dj-stripe's migrations are off (settings.MIGRATION_MODULES; its tables come from --run-syncdb), so
-    # there is no migration to wait for, and create() does nothing there anyway.
+    # there is no migration to wait for, and the indexes are skipped there anyway.
     dependencies = [("backoffice", "0001_job_runs")] + (
         [] if "djstripe" in settings.MIGRATION_MODULES else [("djstripe", "0003_2_11")]
     )
 
-    operations = [migrations.RunPython(create, drop, elidable=False)]
+    operations = [concurrent_indexes(TABLE, INDEXES)]

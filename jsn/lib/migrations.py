@@ -36,3 +36,21 @@ def append_only_trigger(table: str) -> migrations.RunPython:
             schema_editor.execute(_DROP.format(table=table))
 
     return migrations.RunPython(forwards, backwards, elidable=False)
+
+
+def concurrent_indexes(table: str, indexes: dict[str, str]) -> migrations.RunPython:
+    """On PostgreSQL, `CREATE INDEX CONCURRENTLY IF NOT EXISTS <name> ON <table> <definition>` for each entry (a live
+    table is not locked while the index builds), dropped concurrently backwards; the migration must set
+    `atomic = False`. A no-op elsewhere (SQLite, the local demo database, has no such table sizes)."""
+
+    def forwards(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            for name, definition in indexes.items():
+                schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} {definition}")
+
+    def backwards(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            for name in indexes:
+                schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+    return migrations.RunPython(forwards, backwards, elidable=False)
