@@ -17,7 +17,7 @@ from cases.models import Case
 from claims import services
 from claims.models import Claim, ClaimEvent
 from claims.services import ClaimBusyError, Outcome
-from tests.claims.conftest import backend_pid, run_in_threads, spawn
+from tests.claims.conftest import backend_pid, run_in_processes, run_in_threads, spawn
 from tests.factories import CaseFactory, ClaimFactory, UserFactory
 
 # available_apps: the flush after each transactional test truncates only these apps' tables (a full flush
@@ -32,7 +32,7 @@ def warm_url_conf() -> None:
     APIClient().get("/api/v3/claims/count")
 
 
-THREADS = 32
+CALLERS = 32  # RELIABILITY C1's 32 concurrent callers, each a process of its own (run_in_processes says why)
 ATTEMPTS = 1024
 CASES = 200
 USERS = 40
@@ -48,18 +48,18 @@ def make_world() -> tuple[list[int], list[User]]:
 
 
 def storm(call: Callable[[User, list[int]], Any], case_ids: list[int], users: list[User]) -> list[Any]:
-    """ATTEMPTS claim calls from THREADS threads: mostly single cases, every 8th a bulk of three."""
+    """ATTEMPTS claim calls from CALLERS concurrent callers: mostly single cases, every 8th a bulk of three."""
 
-    def work(thread_no: int) -> list[Any]:
-        rng = random.Random(thread_no)
+    def work(caller_no: int) -> list[Any]:
+        rng = random.Random(caller_no)
         answers = []
-        for n in range(ATTEMPTS // THREADS):
+        for n in range(ATTEMPTS // CALLERS):
             user = rng.choice(users)
             ids = rng.sample(case_ids, 3) if n % 8 == 7 else [rng.choice(case_ids)]
             answers.append(call(user, ids))
         return answers
 
-    return [a for per_thread in run_in_threads(THREADS, work) for a in per_thread]
+    return [a for per_caller in run_in_processes(CALLERS, work) for a in per_caller]
 
 
 def damage_report() -> dict[str, int]:
@@ -95,14 +95,13 @@ def test_c1_claim_storm_through_the_service(claim_path):
 
 def test_c1_claim_storm_through_the_api(claim_path):
     case_ids, users = make_world()
-    clients: dict[tuple[int, int], APIClient] = {}
+    clients: dict[int, APIClient] = {}  # per caller: each caller process fills its own copy
 
     def api_call(user: User, ids: list[int]) -> int:
-        key = (threading.get_ident(), user.pk)
-        if key not in clients:
-            clients[key] = APIClient()
-            clients[key].force_authenticate(user)
-        api = clients[key]
+        if user.pk not in clients:
+            clients[user.pk] = APIClient()
+            clients[user.pk].force_authenticate(user)
+        api = clients[user.pk]
         if len(ids) == 1:
             return api.post(f"/api/v3/cases/{ids[0]}/claim").status_code
         return api.post("/api/v3/cases/claim", {"case_ids": ids}, format="json").status_code
