@@ -1,8 +1,23 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.core.signals import setting_changed
+
+STRIPE_HTTP_SETTINGS = ("STRIPE_CONNECT_TIMEOUT_SECONDS", "STRIPE_TIMEOUT_SECONDS")
+
+
+def _stripe_http_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in STRIPE_HTTP_SETTINGS:
+        from billing import stripe_gateway
+
+        stripe_gateway.http_client_configure()
 
 
 class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self) -> None:
-        from billing import webhooks  # noqa: F401  (registers the Stripe webhook receivers)
+        from billing import stripe_gateway, webhooks  # noqa: F401  (webhooks registers the Stripe webhook receivers)
+
+        stripe_gateway.http_client_configure()
+        setting_changed.connect(_stripe_http_setting_changed, dispatch_uid="billing-stripe-http-client")

@@ -123,6 +123,16 @@ class StripeInvoiceState:
 
 
 # --- plumbing --------------------------------------------------------------------------------------------------
+def http_client_configure() -> None:
+    """Every Stripe call (ours and dj-stripe's) through one HTTP client with bounded waits per attempt.
+
+    STRIPE_CONNECT_TIMEOUT_SECONDS / STRIPE_TIMEOUT_SECONDS instead of the SDK's 80 s; its retries stay as they are.
+    Called when the billing app is ready and again when a test changes either setting."""
+    stripe.default_http_client = stripe.RequestsClient(
+        timeout=(settings.STRIPE_CONNECT_TIMEOUT_SECONDS, settings.STRIPE_TIMEOUT_SECONDS)
+    )
+
+
 def is_enabled() -> bool:
     return bool(getattr(settings, "STRIPE_ENABLED", False)) and bool(_api_key())
 

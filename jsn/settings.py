@@ -291,6 +291,16 @@ if DEBUG and (STRIPE_LIVE_MODE or STRIPE_LIVE_SECRET_KEY):
 STRIPE_API_VERSION = "2026-05-27.dahlia"
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 STRIPE_PLZ_PRICE_ID = env.str("STRIPE_PLZ_PRICE_ID", default="")
+# How long one attempt at a Stripe API call may wait, in seconds: to connect, and for the answer. The SDK retries a
+# failed attempt twice (same idempotency key), so a call gives up after about three of these plus ~1.5 s of back-off.
+# Its own default is 80 s per attempt: a web request calling Stripe then outlives gunicorn's 30 s worker timeout and
+# the caller gets a killed worker instead of "Stripe did not answer", and staff and billing code waiting on it hold
+# their row locks that long. Keep 3 x STRIPE_TIMEOUT_SECONDS under the web worker's timeout.
+STRIPE_CONNECT_TIMEOUT_SECONDS = env.float("STRIPE_CONNECT_TIMEOUT_SECONDS", default=4.0)
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=8.0)
+for _name in ("STRIPE_CONNECT_TIMEOUT_SECONDS", "STRIPE_TIMEOUT_SECONDS"):
+    if not 0 < globals()[_name] <= 120:
+        raise ImproperlyConfigured(f"{_name} must be more than 0 and at most 120 (seconds).")
 if env.str("STRIPE_API_HOST", default=""):
     # dj-stripe points the SDK at this host whenever the setting exists, so only define it when asked.
     STRIPE_API_HOST = env.str("STRIPE_API_HOST")
