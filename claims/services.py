@@ -192,7 +192,8 @@ def _memo_quotes() -> Callable[[int], PriceQuote]:
 
 
 def _on_commit_notify(events: Sequence[ClaimEvent]) -> None:
-    """E-mails about ownership changes someone else made (staff release, expiry, reassignment).
+    """E-mails about changes someone else made to a user's claims (staff release, expiry, reassignment, a new
+    expiry date set by staff).
 
     Promised by an outbox row in the caller's transaction and sent after commit (a Celery nudge, else Beat's
     sweep): a broker outage delays these e-mails instead of losing them, and none is sent twice. One message per
@@ -203,7 +204,7 @@ def _on_commit_notify(events: Sequence[ClaimEvent]) -> None:
             continue  # the user made this change themselves
         if e.from_user_id:
             per_user.setdefault(e.from_user_id, []).append(e.pk)
-        if e.action == ClaimEvent.Action.REASSIGNED and e.to_user_id:
+        if e.action in (ClaimEvent.Action.REASSIGNED, ClaimEvent.Action.EXPIRY_CHANGED) and e.to_user_id:
             per_user.setdefault(e.to_user_id, []).append(e.pk)
     payloads = [{"user_id": user_id, "event_ids": event_ids} for user_id, event_ids in per_user.items()]
     if payloads:
@@ -562,7 +563,8 @@ def claim_reassign(*, actor: User, claim: Claim, to_user: User, reason: str) -> 
 
 def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None, reason: str = "") -> bool:
     """Staff set one active claim's expiry (None: never expires), audited: an `expiry_changed` event with the expiry
-    before and after, in the same transaction. A new expiry gets a new warning. False when the claim is no longer
+    before and after, in the same transaction. The owner is e-mailed the new date after commit (outbox), and a new
+    expiry gets a new warning the day before. False when the claim is no longer
     active (nothing changed); setting the expiry it already has changes nothing and writes no event."""
     if not (actor.is_active and actor.is_staff):
         raise ClaimError("forbidden", STAFF_ONLY)
@@ -582,7 +584,7 @@ def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None, 
             if current.expires_at == expires_at:
                 return True
             Claim.objects.filter(pk=current.pk).update(expires_at=expires_at, expiry_warned_for=None)
-            ClaimEvent.objects.create(
+            event = ClaimEvent.objects.create(
                 action=ClaimEvent.Action.EXPIRY_CHANGED,
                 actor=actor,
                 case_id=current.case_id,
@@ -593,6 +595,7 @@ def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None, 
                 expires_after=expires_at,
                 created_at=timezone.now(),
             )
+            _on_commit_notify([event])  # the owner hears of the new date (not of their own change)
             return True
     except OperationalError as exc:
         if is_busy_error(exc):

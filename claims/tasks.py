@@ -2,6 +2,7 @@
 
 import logging
 from collections import defaultdict
+from datetime import UTC, datetime
 
 from celery import shared_task
 from django.conf import settings
@@ -22,6 +23,10 @@ WARNING_SUBJECT = "Your claim on {n} case(s) expires soon"
 def _case_line(case_id: int, county: str, state: str) -> str:
     # Only public case fields: the e-mail may outlive the recipient's ownership.
     return f"- Case #{case_id} ({county} County, {state}): {settings.SITE_URL}{reverse('case_detail', args=[case_id])}"
+
+
+def _expiry_text(value: datetime | None) -> str:
+    return "never" if value is None else f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 @shared_task
@@ -65,12 +70,25 @@ def warn_expiring_claims_task() -> int:
 
 @outbox_handler(services.CLAIM_NOTICES)
 def send_claim_event_notices(*, event_ids: list[int], user_id: int | None = None) -> int:
-    """Tell owners about changes someone else made (release by staff, expiry, reassignment): one e-mail per user,
-    only to `user_id` when given. Called by the outbox (outbox.services.outbox_deliver), once per message."""
+    """Tell owners about changes someone else made (release by staff, expiry, reassignment, a new expiry date): one
+    e-mail per user, only to `user_id` when given. Called by the outbox (outbox.services.outbox_deliver), once per
+    message."""
     events = (
         ClaimEvent.objects.filter(pk__in=event_ids)
         .select_related("case")
-        .only("id", "action", "reason", "from_user_id", "to_user_id", "case__id", "case__county", "case__state")
+        .only(
+            "id",
+            "action",
+            "reason",
+            "from_user_id",
+            "to_user_id",
+            "expires_before",
+            "expires_after",
+            "case__id",
+            "case__county",
+            "case__state",
+        )
+        .order_by("created_at", "id")
     )
     per_user: dict[int, list[str]] = defaultdict(list)
     for event in events:
@@ -81,6 +99,9 @@ def send_claim_event_notices(*, event_ids: list[int], user_id: int | None = None
             per_user[event.from_user_id].append(f"{line}\n  Your claim was {verb[event.action]}.{why}")
         if event.action == ClaimEvent.Action.REASSIGNED and event.to_user_id:
             per_user[event.to_user_id].append(f"{line}\n  This case was assigned to you.{why}")
+        if event.action == ClaimEvent.Action.EXPIRY_CHANGED and event.to_user_id:
+            change = f"from {_expiry_text(event.expires_before)} to {_expiry_text(event.expires_after)}"
+            per_user[event.to_user_id].append(f"{line}\n  The expiry of your claim was changed {change}.{why}")
     if user_id is not None:
         per_user = {user_id: per_user[user_id]} if user_id in per_user else {}
     emails = dict(User.objects.filter(pk__in=per_user).values_list("pk", "email"))

@@ -74,6 +74,45 @@ def test_a_changed_expiry_is_warned_again(subscriber, staff_user, settings, mail
     assert len(mailoutbox) == 2
 
 
+def test_the_owner_is_emailed_the_new_expiry_staff_set(
+    subscriber, staff_user, settings, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    settings.CLAIM_MAX_DAYS = 1
+    case = CaseFactory()
+    with time_machine.travel("2026-03-01 09:00Z", tick=False):
+        services.claim_cases(user=subscriber, case_ids=[case.pk])
+        claim = Claim.objects.get()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.claim_set_expiry(
+                actor=staff_user, claim=claim, expires_at=claim.expires_at - timedelta(hours=20), reason="Auction moved"
+            )
+        with django_capture_on_commit_callbacks(execute=True):
+            services.claim_set_expiry(actor=staff_user, claim=claim, expires_at=None)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.claim_set_expiry(actor=staff_user, claim=claim, expires_at=None)  # unchanged: no event, no mail
+
+    assert [m.to for m in mailoutbox] == [[subscriber.email], [subscriber.email]]
+    first, second = (m.body for m in mailoutbox)
+    assert f"Case #{case.pk}" in first
+    assert "The expiry of your claim was changed from 2026-03-02 09:00 UTC to 2026-03-01 13:00 UTC." in first
+    assert "Reason: Auction moved" in first
+    assert "changed from 2026-03-01 13:00 UTC to never." in second and "Reason: Expiry changed by staff" in second
+    assert case.street not in first + second and case.case_number not in first + second
+
+
+def test_staff_changing_the_expiry_of_their_own_claim_get_no_mail(
+    staff_user, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    case = CaseFactory()
+    services.claim_cases(user=staff_user, case_ids=[case.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.claim_set_expiry(
+            actor=staff_user, claim=Claim.objects.get(), expires_at=datetime(2030, 1, 1, tzinfo=UTC)
+        )
+    assert ClaimEvent.objects.filter(action="expiry_changed").count() == 1
+    assert mailoutbox == []
+
+
 def test_a_failed_warning_send_is_retried_next_run(subscriber, settings, monkeypatch):
     settings.CLAIM_MAX_DAYS = 1
     services.claim_cases(user=subscriber, case_ids=[CaseFactory().pk])
