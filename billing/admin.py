@@ -65,11 +65,23 @@ class StatusReasonForm(forms.Form):
     )
 
 
+# Invoices one status change may touch. Each may be a Stripe call (pay out of band, void) made inside the web
+# request: "select all" across 10,000 invoices would outlive the web worker's timeout part-way, and the operator
+# would not know which were done. A page of the changelist or the control room is 50.
+MAX_STATUS_CHANGES = 50
+TOO_MANY = f"Select at most {MAX_STATUS_CHANGES} invoices for one status change (one page); nothing was changed."
+
+
 def invoices_set_status(
     request: HttpRequest, *, invoice_ids: Iterable[int], to_status: str, label: str, reason: str
 ) -> None:
     """Move each invoice through services.invoice_set_status (locked, audited with the actor and the reason) and
-    tell the operator what was done and what was refused. Shared by the changelist actions and the control room."""
+    tell the operator what was done and what was refused. Shared by the changelist actions and the control room.
+    More than MAX_STATUS_CHANGES invoices: refused as a whole, nothing changed."""
+    invoice_ids = list(invoice_ids)
+    if len(invoice_ids) > MAX_STATUS_CHANGES:
+        messages.error(request, TOO_MANY)
+        return
     done, refused = 0, []
     for invoice_id in invoice_ids:
         try:
@@ -87,6 +99,9 @@ def invoices_set_status(
 
 def _status_action(to_status: str, label: str):
     def action(modeladmin: "InvoiceAdmin", request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
+        if queryset.count() > MAX_STATUS_CHANGES:  # before the confirmation page lists them all
+            messages.error(request, TOO_MANY)
+            return None
         form = StatusReasonForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             invoices_set_status(

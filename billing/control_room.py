@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 
 from backoffice import metrics
 from billing import selectors, services
-from billing.admin import StatusReasonForm, invoices_set_status
+from billing.admin import MAX_STATUS_CHANGES, TOO_MANY, StatusReasonForm, invoices_set_status
 from billing.forms import GenerateDailyForm, InvoiceFilterForm
 from billing.models import BillingRun, Invoice
 from billing.pdf import money
@@ -64,6 +64,8 @@ def control_room(request: HttpRequest) -> HttpResponse:
             ids = selected_ids(request)
             if status_form.is_valid() and not ids:
                 status_form.add_error(None, NOTHING_SELECTED)
+            if status_form.is_valid() and len(ids) > MAX_STATUS_CHANGES:
+                status_form.add_error(None, TOO_MANY)
             if status_form.is_valid():
                 to_status = status_form.cleaned_data["to_status"]
                 invoices_set_status(

@@ -52,6 +52,21 @@ def test_mark_paid_asks_for_a_reason_then_audits(admin_client, invoices):
     assert Invoice.objects.filter(status="paid").count() == 2
 
 
+def test_a_status_change_on_more_than_a_page_of_invoices_is_refused_whole(admin_client, invoices, monkeypatch):
+    monkeypatch.setattr("billing.admin.MAX_STATUS_CHANGES", 1)
+    ids = [str(i.pk) for i in invoices]
+
+    # "Select all" across pages: refused before the confirmation page would list every invoice.
+    asked = admin_client.post(CHANGELIST, {"action": "mark_paid", "select_across": "1", "_selected_action": ids[:1]})
+    applied = admin_client.post(
+        CHANGELIST, {"action": "mark_paid", "_selected_action": ids, "apply": "1", "reason": "wire"}, follow=True
+    )
+
+    assert asked.status_code == 302
+    assert "nothing was changed" in applied.content.decode()
+    assert Invoice.objects.filter(status="paid").count() == 0 and not InvoiceEvent.objects.exists()
+
+
 def test_invoice_change_page_shows_lines_read_only(admin_client, invoices):
     page = admin_client.get(f"{CHANGELIST}{invoices[0].pk}/change/")
     assert page.status_code == 200

@@ -139,6 +139,16 @@ def test_pagination_has_no_count_and_keeps_the_filters(boss, settings, monkeypat
     assert third.context["previous_query"] == "user=many%40example.com&page=2"
 
 
+def test_a_status_change_on_more_than_a_page_is_refused_whole(boss, june):
+    ids = [june["open1"].pk, june["open2"].pk, *range(10**9, 10**9 + 49)]  # 51 ticked (a hand-made form)
+
+    response = boss.post(ROOM, {"op": "status", "to_status": "paid", "reason": "wire", "_selected_action": ids})
+
+    assert response.status_code == 200
+    assert "Select at most 50 invoices" in response.content.decode()
+    assert Invoice.objects.get(pk=june["open1"].pk).status == "open" and not InvoiceEvent.objects.exists()
+
+
 def test_mark_paid_and_failed_need_a_reason_and_are_audited(boss, june):
     ids = [june["open1"].pk, june["open2"].pk]
     no_reason = boss.post(ROOM, {"op": "status", "to_status": "paid", "reason": "", "_selected_action": ids})
