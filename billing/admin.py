@@ -1,6 +1,8 @@
+import time
 from collections.abc import Iterable, Iterator
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -65,25 +67,36 @@ class StatusReasonForm(forms.Form):
     )
 
 
-# Invoices one status change may touch. Each may be a Stripe call (pay out of band, void) made inside the web
-# request: "select all" across 10,000 invoices would outlive the web worker's timeout part-way, and the operator
-# would not know which were done. A page of the changelist or the control room is 50.
+# Invoices one status change may touch: a page of the changelist or the control room. Each may be a Stripe call
+# inside the web request; "select all" across 10,000 invoices would outlive the web worker part-way, and the
+# operator would not know which were done.
 MAX_STATUS_CHANGES = 50
 TOO_MANY = f"Select at most {MAX_STATUS_CHANGES} invoices for one status change (one page); nothing was changed."
+
+
+def _batch_seconds() -> float:
+    """How long a batch may keep starting invoices: the web worker's timeout less one Stripe call that gets no
+    answer (settings.STRIPE_CALL_MAX_SECONDS) and a margin."""
+    return max(0.0, settings.WEB_TIMEOUT_SECONDS - settings.STRIPE_CALL_MAX_SECONDS - 5)
 
 
 def invoices_set_status(
     request: HttpRequest, *, invoice_ids: Iterable[int], to_status: str, label: str, reason: str
 ) -> None:
     """Move each invoice through services.invoice_set_status (locked, audited with the actor and the reason) and
-    tell the operator what was done and what was refused. Shared by the changelist actions and the control room.
-    More than MAX_STATUS_CHANGES invoices: refused as a whole, nothing changed."""
+    tell the operator what was done, what was refused and what was not attempted. Shared by the changelist actions
+    and the control room.
+
+    The batch stops starting invoices — the rest untouched and named — once another one could outlive the web
+    worker's timeout: after one Stripe call that got no answer (STRIPE_CALL_MAX_SECONDS), none more is started. A
+    quick refusal (an error Stripe answered at once) does not stop it."""
     invoice_ids = list(invoice_ids)
-    if len(invoice_ids) > MAX_STATUS_CHANGES:
-        messages.error(request, TOO_MANY)
-        return
-    done, refused = 0, []
-    for invoice_id in invoice_ids:
+    started = time.monotonic()
+    done, refused, skipped = 0, [], []
+    for n, invoice_id in enumerate(invoice_ids):
+        if n and time.monotonic() - started > _batch_seconds():
+            skipped = invoice_ids[n:]
+            break
         try:
             services.invoice_set_status(invoice_id=invoice_id, to_status=to_status, actor=request.user, reason=reason)
             done += 1
@@ -95,11 +108,20 @@ def invoices_set_status(
         messages.success(request, f"{label}: {done} invoice(s).")
     if refused:
         messages.error(request, "Refused — " + "; ".join(refused[:20]))
+    if skipped:
+        numbers = dict(Invoice.objects.filter(pk__in=skipped).values_list("pk", "number"))
+        names = ", ".join(numbers.get(pk, f"#{pk}") for pk in skipped[:20]) + (" …" if len(skipped) > 20 else "")
+        messages.warning(
+            request,
+            f"Stopped (the time for one request ran out): {len(skipped)} invoice(s) not attempted, unchanged — "
+            f"{names}. Select them again.",
+        )
 
 
 def _status_action(to_status: str, label: str):
     def action(modeladmin: "InvoiceAdmin", request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
-        if queryset.count() > MAX_STATUS_CHANGES:  # before the confirmation page lists them all
+        # Before the confirmation page would list them all; at most MAX + 1 ids read, not a count of the selection.
+        if len(queryset.values_list("pk", flat=True)[: MAX_STATUS_CHANGES + 1]) > MAX_STATUS_CHANGES:
             messages.error(request, TOO_MANY)
             return None
         form = StatusReasonForm(request.POST if "apply" in request.POST else None)
@@ -122,7 +144,6 @@ def _status_action(to_status: str, label: str):
                 "form": form,
                 "invoices": queryset,
                 "action": request.POST.get("action"),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
                 "opts": modeladmin.model._meta,
             },
         )

@@ -124,12 +124,18 @@ class StripeInvoiceState:
 
 # --- plumbing --------------------------------------------------------------------------------------------------
 def http_client_configure() -> None:
-    """Every Stripe call (ours and dj-stripe's) through one HTTP client with bounded waits per attempt.
+    """The SDK's shared HTTP client, with bounded waits per attempt: every call made through the `stripe` module —
+    ours and dj-stripe's resource calls (re-fetches, sync, account refresh) — goes through it.
 
-    STRIPE_CONNECT_TIMEOUT_SECONDS / STRIPE_TIMEOUT_SECONDS instead of the SDK's 80 s; its retries stay as they are.
-    Called when the billing app is ready and again when a test changes either setting."""
+    STRIPE_CONNECT_TIMEOUT_SECONDS / STRIPE_TIMEOUT_SECONDS instead of the SDK's 80 s; its retries stay as they are;
+    its proxy and certificate settings are kept. (dj-stripe's Connect v2 account calls build their own
+    StripeClient with the SDK's defaults; JSN has no connected accounts.) Called when the billing app is ready and
+    again when a test changes either setting. Sessions are made per thread on first use, so forked workers share none.
+    """
     stripe.default_http_client = stripe.RequestsClient(
-        timeout=(settings.STRIPE_CONNECT_TIMEOUT_SECONDS, settings.STRIPE_TIMEOUT_SECONDS)
+        timeout=(settings.STRIPE_CONNECT_TIMEOUT_SECONDS, settings.STRIPE_TIMEOUT_SECONDS),
+        verify_ssl_certs=stripe.verify_ssl_certs,
+        proxy=stripe.proxy,
     )
 
 

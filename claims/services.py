@@ -200,11 +200,12 @@ def _on_commit_notify(events: Sequence[ClaimEvent]) -> None:
     recipient, so one failed address never re-sends another recipient's e-mail."""
     per_user: dict[int, list[int]] = {}
     for e in events:
-        if e.actor_id is not None and e.actor_id in (e.from_user_id, e.to_user_id):
-            continue  # the user made this change themselves
-        if e.from_user_id:
+        # Nobody is told of a change they made themselves (a staff member reassigning their own claim still tells
+        # the new owner).
+        if e.from_user_id and e.from_user_id != e.actor_id:
             per_user.setdefault(e.from_user_id, []).append(e.pk)
-        if e.action in (ClaimEvent.Action.REASSIGNED, ClaimEvent.Action.EXPIRY_CHANGED) and e.to_user_id:
+        told_to_user = e.action in (ClaimEvent.Action.REASSIGNED, ClaimEvent.Action.EXPIRY_CHANGED)
+        if told_to_user and e.to_user_id and e.to_user_id != e.actor_id:
             per_user.setdefault(e.to_user_id, []).append(e.pk)
     payloads = [{"user_id": user_id, "event_ids": event_ids} for user_id, event_ids in per_user.items()]
     if payloads:

@@ -13,6 +13,11 @@ import os
 WEB_THREADS_DEFAULT = 1
 threads = max(1, int(os.environ.get("WEB_THREADS") or WEB_THREADS_DEFAULT))
 
+# Seconds a sync worker may spend on one request before gunicorn kills it (gunicorn's own default is 30). Requests
+# that call Stripe are bounded to fit (settings: STRIPE_CALL_MAX_SECONDS, and staff batches stop in time).
+WEB_TIMEOUT_DEFAULT = 60
+timeout = max(1, int(os.environ.get("WEB_TIMEOUT_SECONDS") or WEB_TIMEOUT_DEFAULT))
+
 accesslog = "-"
 logconfig_dict = {
     "version": 1,

@@ -7,6 +7,8 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from jsn import gunicorn_conf as _gunicorn_conf
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -291,16 +293,25 @@ if DEBUG and (STRIPE_LIVE_MODE or STRIPE_LIVE_SECRET_KEY):
 STRIPE_API_VERSION = "2026-05-27.dahlia"
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 STRIPE_PLZ_PRICE_ID = env.str("STRIPE_PLZ_PRICE_ID", default="")
-# How long one attempt at a Stripe API call may wait, in seconds: to connect, and for the answer. The SDK retries a
-# failed attempt twice (same idempotency key), so a call gives up after about three of these plus ~1.5 s of back-off.
-# Its own default is 80 s per attempt: a web request calling Stripe then outlives gunicorn's 30 s worker timeout and
-# the caller gets a killed worker instead of "Stripe did not answer", and staff and billing code waiting on it hold
-# their row locks that long. Keep 3 x STRIPE_TIMEOUT_SECONDS under the web worker's timeout.
+# How long one attempt at a Stripe API call may wait, in seconds: to connect (per address tried), and for each read
+# of the answer. The SDK retries a failed attempt twice (same idempotency key) with up to ~2 s of back-off in all, so
+# one call gives up after at most STRIPE_CALL_MAX_SECONDS. Its own default is 80 s per attempt: a web request calling
+# Stripe then outlived the web worker's timeout, the caller got a killed worker instead of "Stripe did not answer",
+# and staff and billing code waiting on it held their row locks that long. (DNS lookups are not bounded by these.)
 STRIPE_CONNECT_TIMEOUT_SECONDS = env.float("STRIPE_CONNECT_TIMEOUT_SECONDS", default=4.0)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=8.0)
 for _name in ("STRIPE_CONNECT_TIMEOUT_SECONDS", "STRIPE_TIMEOUT_SECONDS"):
     if not 0 < globals()[_name] <= 120:
         raise ImproperlyConfigured(f"{_name} must be more than 0 and at most 120 (seconds).")
+STRIPE_CALL_MAX_SECONDS = 3 * (STRIPE_CONNECT_TIMEOUT_SECONDS + STRIPE_TIMEOUT_SECONDS) + 2
+# The web worker's timeout (gunicorn, jsn/gunicorn_conf.py reads the same WEB_TIMEOUT_SECONDS): one Stripe call that
+# gets no answer must end inside it, with room for the rest of the request.
+WEB_TIMEOUT_SECONDS = max(1, env.int("WEB_TIMEOUT_SECONDS", default=_gunicorn_conf.WEB_TIMEOUT_DEFAULT))
+if STRIPE_CALL_MAX_SECONDS > WEB_TIMEOUT_SECONDS - 10:
+    raise ImproperlyConfigured(
+        f"3 x (STRIPE_CONNECT_TIMEOUT_SECONDS + STRIPE_TIMEOUT_SECONDS) + 2 = {STRIPE_CALL_MAX_SECONDS:g} s must be at "
+        f"least 10 s under WEB_TIMEOUT_SECONDS ({WEB_TIMEOUT_SECONDS} s): a silent Stripe would outlive the web worker."
+    )
 if env.str("STRIPE_API_HOST", default=""):
     # dj-stripe points the SDK at this host whenever the setting exists, so only define it when asked.
     STRIPE_API_HOST = env.str("STRIPE_API_HOST")

@@ -57,14 +57,50 @@ def test_a_status_change_on_more_than_a_page_of_invoices_is_refused_whole(admin_
     ids = [str(i.pk) for i in invoices]
 
     # "Select all" across pages: refused before the confirmation page would list every invoice.
-    asked = admin_client.post(CHANGELIST, {"action": "mark_paid", "select_across": "1", "_selected_action": ids[:1]})
+    asked = admin_client.post(
+        CHANGELIST, {"action": "mark_paid", "select_across": "1", "_selected_action": ids[:1]}, follow=True
+    )
     applied = admin_client.post(
         CHANGELIST, {"action": "mark_paid", "_selected_action": ids, "apply": "1", "reason": "wire"}, follow=True
     )
 
-    assert asked.status_code == 302
-    assert "nothing was changed" in applied.content.decode()
+    assert asked.redirect_chain and "nothing was changed" in asked.content.decode()
+    assert applied.redirect_chain and "nothing was changed" in applied.content.decode()
     assert Invoice.objects.filter(status="paid").count() == 0 and not InvoiceEvent.objects.exists()
+
+
+def test_select_all_confirms_and_applies_to_every_invoice_listed(admin_client, invoices):
+    asked = admin_client.post(
+        CHANGELIST, {"action": "mark_paid", "select_across": "1", "_selected_action": [invoices[0].pk]}
+    )
+    html = asked.content.decode()
+    for invoice in invoices:
+        assert invoice.number in html
+        assert f'name="_selected_action" value="{invoice.pk}"' in html  # sent back with the reason, not just one
+
+    admin_client.post(
+        CHANGELIST,
+        {"action": "mark_paid", "_selected_action": [i.pk for i in invoices], "apply": "1", "reason": "wire"},
+    )
+    assert Invoice.objects.filter(status="paid").count() == len(invoices) == 2
+
+
+def test_a_batch_stops_starting_invoices_before_the_web_worker_would_time_out(admin_client, invoices, settings):
+    settings.WEB_TIMEOUT_SECONDS = settings.STRIPE_CALL_MAX_SECONDS + 5  # no time left after the first invoice
+    ids = [i.pk for i in invoices]
+
+    page = admin_client.post(
+        CHANGELIST, {"action": "mark_paid", "_selected_action": ids, "apply": "1", "reason": "wire"}, follow=True
+    )
+
+    (left,) = Invoice.objects.exclude(status="paid")
+    assert Invoice.objects.filter(status="paid").count() == 1
+    assert [str(m) for m in page.context["messages"]] == [
+        "Mark paid: 1 invoice(s).",
+        f"Stopped (the time for one request ran out): 1 invoice(s) not attempted, unchanged — {left.number}. "
+        "Select them again.",
+    ]
+    assert left.status == "open" and not InvoiceEvent.objects.filter(invoice=left).exists()
 
 
 def test_invoice_change_page_shows_lines_read_only(admin_client, invoices):

@@ -113,6 +113,18 @@ def test_staff_changing_the_expiry_of_their_own_claim_get_no_mail(
     assert mailoutbox == []
 
 
+def test_staff_reassigning_their_own_claim_tell_the_new_owner(
+    staff_user, subscriber, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    case = CaseFactory()
+    services.claim_cases(user=staff_user, case_ids=[case.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.claim_reassign(actor=staff_user, claim=Claim.objects.get(), to_user=subscriber, reason="Yours now")
+
+    assert [m.to for m in mailoutbox] == [[subscriber.email]]  # not the staff member: they did it
+    assert "This case was assigned to you. Reason: Yours now" in mailoutbox[0].body
+
+
 def test_a_failed_warning_send_is_retried_next_run(subscriber, settings, monkeypatch):
     settings.CLAIM_MAX_DAYS = 1
     services.claim_cases(user=subscriber, case_ids=[CaseFactory().pk])

@@ -104,12 +104,45 @@ def test_the_client_uses_the_configured_timeouts(settings):
     assert client._timeout == (3.0, 7.5)
 
 
-@pytest.mark.parametrize("value", ["0", "121"])
-def test_an_out_of_range_timeout_stops_startup(value):
+def test_at_startup_every_stripe_call_gets_the_configured_timeouts(settings):
+    client = stripe.default_http_client  # made in billing's ready(); no setting changed here
+    assert isinstance(client, stripe.RequestsClient)
+    assert client._timeout == (settings.STRIPE_CONNECT_TIMEOUT_SECONDS, settings.STRIPE_TIMEOUT_SECONDS) == (4.0, 8.0)
+    assert settings.STRIPE_CALL_MAX_SECONDS == 38 and settings.WEB_TIMEOUT_SECONDS == 60
+
+
+def _check(**env_vars: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(DJANGO_SETTINGS_MODULE="jsn.settings", STRIPE_TIMEOUT_SECONDS=value)
-    result = subprocess.run(
+    env.update(DJANGO_SETTINGS_MODULE="jsn.settings", **env_vars)
+    return subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
+
+
+@pytest.mark.parametrize("value", ["0", "121"])
+def test_an_out_of_range_timeout_stops_startup(value):
+    result = _check(STRIPE_TIMEOUT_SECONDS=value)
     assert result.returncode != 0
     assert "STRIPE_TIMEOUT_SECONDS must be more than 0 and at most 120" in result.stderr
+
+
+def test_timeouts_a_silent_stripe_would_outlive_the_web_worker_with_stop_startup():
+    too_long = _check(STRIPE_TIMEOUT_SECONDS="20")  # 3 x (4 + 20) + 2 = 74 s against a 60 s worker
+    longer_worker = _check(STRIPE_TIMEOUT_SECONDS="20", WEB_TIMEOUT_SECONDS="90")
+
+    assert too_long.returncode != 0 and "must be at least 10 s under WEB_TIMEOUT_SECONDS (60 s)" in too_long.stderr
+    assert longer_worker.returncode == 0, longer_worker.stderr
+
+
+def test_gunicorn_kills_a_request_only_after_the_web_timeout(monkeypatch):
+    import importlib
+
+    from jsn import gunicorn_conf
+
+    assert gunicorn_conf.timeout == gunicorn_conf.WEB_TIMEOUT_DEFAULT == 60
+    monkeypatch.setenv("WEB_TIMEOUT_SECONDS", "90")
+    try:
+        assert importlib.reload(gunicorn_conf).timeout == 90
+    finally:
+        monkeypatch.delenv("WEB_TIMEOUT_SECONDS")
+        importlib.reload(gunicorn_conf)
