@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 import stripe
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from djstripe.models import Customer, PaymentMethod
 from djstripe.settings import djstripe_settings
+
+from billing.errors import is_busy
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -42,6 +44,8 @@ MAX_METADATA_VALUE = 500  # Stripe's limit per metadata value
 ERROR_NOT_CONFIGURED = "Stripe is not connected (no secret key is set)."
 ERROR_NO_PLZ_PRICE = "STRIPE_PLZ_PRICE_ID is not set."
 ERROR_NO_PLZS = "Choose at least one PLZ."
+ERROR_CUSTOMER_BUSY = "Another request is setting up this account at Stripe; try again in a moment."
+CUSTOMER_LOCK_NAMESPACE = 0x4A534E43  # "JSNC": pg_advisory_xact_lock(namespace, user id) while a customer is made
 
 
 class StripeGatewayError(Exception):
@@ -200,24 +204,43 @@ def customer_ensure(*, user: User) -> Customer:
     customer = customer_for(user=user)
     if customer is not None:
         return customer
-    user_model = get_user_model()  # not type(user): request.user is a SimpleLazyObject
-    with transaction.atomic():
-        # Serialises two first requests of the same user; the idempotency key covers a crash after Stripe answered.
-        user_model.objects.select_for_update().only("pk").get(pk=user.pk)
-        customer = customer_for(user=user)
-        if customer is not None:
-            return customer
-        # date_joined in the key: a rebuilt database reusing pk 1 within Stripe's 24 h window gets a new customer.
-        key = idempotency_key("cus", user.pk, int(user.date_joined.timestamp()))
-        with _translated():
-            data = stripe.Customer.create(
-                email=user.email,
-                name=user.get_full_name() or None,
-                metadata={djstripe_settings.SUBSCRIBER_CUSTOMER_KEY: str(user.pk), METADATA_USER_ID: str(user.pk)},
-                idempotency_key=key,
-                **options,
-            )
-            return Customer.sync_from_stripe_data(data, api_key=options["api_key"])
+    try:
+        with transaction.atomic():
+            # Serialises two first requests of the same user; the idempotency key covers a crash after Stripe answered.
+            _customer_creation_lock(user_id=user.pk)
+            return _customer_create_locked(user=user, options=options)
+    except OperationalError as exc:
+        if is_busy(exc):  # another request of this user is creating the customer and Stripe is slow: try again
+            raise StripeUnavailable(ERROR_CUSTOMER_BUSY) from exc
+        raise
+
+
+def _customer_creation_lock(*, user_id: int) -> None:
+    """This transaction's lock on creating the user's Stripe customer. Not the user row: the user's claims lock that
+    row, and they must not wait for Stripe. PostgreSQL: an advisory lock; elsewhere the user row (SQLite runs one
+    writer at a time anyway)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s::int)", [CUSTOMER_LOCK_NAMESPACE, user_id])
+    else:
+        get_user_model().objects.select_for_update().only("pk").get(pk=user_id)
+
+
+def _customer_create_locked(*, user: User, options: dict[str, str]) -> Customer:
+    customer = customer_for(user=user)  # made by the request we waited for
+    if customer is not None:
+        return customer
+    # date_joined in the key: a rebuilt database reusing pk 1 within Stripe's 24 h window gets a new customer.
+    key = idempotency_key("cus", user.pk, int(user.date_joined.timestamp()))
+    with _translated():
+        data = stripe.Customer.create(
+            email=user.email,
+            name=user.get_full_name() or None,
+            metadata={djstripe_settings.SUBSCRIBER_CUSTOMER_KEY: str(user.pk), METADATA_USER_ID: str(user.pk)},
+            idempotency_key=key,
+            **options,
+        )
+        return Customer.sync_from_stripe_data(data, api_key=options["api_key"])
 
 
 def customer_has_payment_method(*, user: User) -> bool:

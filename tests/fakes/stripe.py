@@ -19,7 +19,8 @@ Semantics kept from Stripe (see ../shared/docs/STRIPE.md):
 
 Failure injection (`inject`): `server_error` (500, stored under the idempotency key as Stripe does),
 `connection_drop` (the request never reaches Stripe), `crash_after_success` (Stripe applies and stores the write,
-then the client sees a dropped connection) and `card_declined` (the next payment attempt is declined).
+then the client sees a dropped connection) and `card_declined` (the next payment attempt is declined). A slow
+Stripe (`hold`): matching requests wait, before Stripe handles them, until the hold is released.
 
 Use the `fake_stripe` fixture; it also sets test keys in settings and makes the SDK's retry back-off instant.
 """
@@ -98,6 +99,23 @@ class Injection:
 
 
 @dataclass
+class Hold:
+    """Requests matching method and path wait here until `release()` (at most `timeout` seconds)."""
+
+    method: str
+    path: re.Pattern[str]
+    timeout: float = 30.0
+    entered: threading.Event = field(default_factory=threading.Event)  # a request is waiting
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method == method and bool(self.path.fullmatch(path))
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class _Stored:
     fingerprint: str
     status: int
@@ -142,6 +160,7 @@ class FakeStripe:
     log: list[LoggedRequest] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     injections: list[Injection] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
     declining_payment_methods: set[str] = field(default_factory=set)
     automatic_attempts: list[str] = field(default_factory=list)  # invoice ids, see collect_automatically()
     _idempotency: dict[str, _Stored] = field(default_factory=dict)
@@ -247,6 +266,13 @@ class FakeStripe:
             self.injections.append(injection)
         return injection
 
+    def hold(self, method: str, path: str, *, timeout: float = 30.0) -> Hold:
+        """Make matching requests wait (outside the fake's lock: other requests go on) until the hold is released."""
+        hold = Hold(method=method, path=re.compile(path), timeout=timeout)
+        with self._lock:
+            self.holds.append(hold)
+        return hold
+
     def clear_injections(self) -> None:
         with self._lock:
             self.injections.clear()
@@ -287,6 +313,9 @@ class FakeStripe:
         params = parse_form(pairs)
         key = request.headers.get("Idempotency-Key") if method == "POST" else None
         entry = LoggedRequest(method, path, params, key, request.headers.get("Stripe-Version"))
+        for hold in [h for h in self.holds if h.matches(method, path)]:
+            hold.entered.set()
+            hold.released.wait(hold.timeout)
         with self._lock:
             self.log.append(entry)
             if request.headers.get("Authorization") != f"Bearer {TEST_SECRET_KEY}":
@@ -1359,6 +1388,10 @@ def fake_stripe(settings):
     try:
         with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
             fake.install(rsps)
-            yield fake
+            try:
+                yield fake
+            finally:
+                for hold in fake.holds:  # no thread stays parked in a held request after its test
+                    hold.release()
     finally:
         stripe._http_client.HTTPClient._sleep_time_seconds = original_sleep
