@@ -1,12 +1,8 @@
 """Billing's errors, in one module so that the ledger (services), staff status changes and the Stripe side raise the
 same ones without importing each other. Re-exported from billing.services."""
 
-from django.db import OperationalError
-
 from billing.models import Invoice
 
-# PostgreSQL's lock_not_available (lock_timeout) and deadlock_detected: another change holds the row.
-BUSY_SQLSTATES = frozenset({"55P03", "40P01"})
 ERR_BUSY = "Invoice #{invoice_id} is being changed by someone else right now (or being sent to Stripe); try again."
 
 
@@ -45,8 +41,3 @@ class StripeActionError(BillingError):
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-def is_busy(exc: OperationalError) -> bool:
-    cause = exc.__cause__ or exc
-    return getattr(cause, "sqlstate", None) in BUSY_SQLSTATES

@@ -38,10 +38,11 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing import stripe_gateway, stripe_sync
-from billing.errors import BillingError, InvoiceBusy, InvoiceTransitionRefused, StripeActionError, is_busy
+from billing.errors import BillingError, InvoiceBusy, InvoiceTransitionRefused, StripeActionError
 from billing.models import Invoice, InvoiceEvent
 from billing.pdf import money
 from billing.stripe_gateway import StripeInvoiceState, StripeNotConfigured, StripeRequestRejected, StripeUnavailable
+from jsn.lib.busy import is_busy
 
 S = Invoice.Status
 

@@ -25,7 +25,7 @@ from django.db import OperationalError, connection, transaction
 from djstripe.models import Customer, PaymentMethod
 from djstripe.settings import djstripe_settings
 
-from billing.errors import is_busy
+from jsn.lib.busy import is_busy
 
 if TYPE_CHECKING:
     from accounts.models import User

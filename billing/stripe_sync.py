@@ -21,7 +21,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import stripe_gateway
-from billing.errors import is_busy
 from billing.models import Invoice, InvoiceEvent, StripeDrift
 from billing.stripe_gateway import (
     PaymentDeclined,
@@ -29,6 +28,7 @@ from billing.stripe_gateway import (
     StripeRequestRejected,
     StripeUnavailable,
 )
+from jsn.lib.busy import is_busy
 from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)

@@ -34,6 +34,7 @@ from billing.selectors import (
 )
 from cases.models import Case
 from claims.models import Claim, ClaimEvent
+from jsn.lib.busy import is_busy
 from jsn.lib.postgresql.prepared import fetchone_prepared
 from outbox.services import outbox_enqueue_many
 
@@ -62,10 +63,6 @@ OWNER_RELEASE_REASON = "Released by the owner"
 EXPIRED_REASON = "Expired"
 EXPIRY_CHANGED_REASON = "Expiry changed by staff"
 CLAIM_NOTICES = "claims.event_notices"  # the outbox kind of the owners' e-mails (claims.tasks sends them)
-
-# Database errors that mean "someone else holds the row right now", not "the database is broken":
-# lock_timeout (55P03), deadlock (40P01), serialization failure (40001), statement_timeout (57014).
-BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001", "57014"})
 
 
 class Outcome(StrEnum):
@@ -130,11 +127,6 @@ class ReleaseResult:
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
-
-
-def is_busy_error(exc: BaseException) -> bool:
-    cause = exc.__cause__ or exc
-    return getattr(cause, "sqlstate", None) in BUSY_SQLSTATES
 
 
 def claim_expires_at(*, claimed_at: datetime) -> datetime | None:
@@ -238,11 +230,11 @@ def claim_cases(*, user: User, case_ids: Sequence[int]) -> ClaimResult:
         except IntegrityError as exc:
             raise ClaimError("conflict", CONFLICT) from exc
         except OperationalError as exc:
-            if is_busy_error(exc):
+            if is_busy(exc):
                 raise ClaimBusyError() from exc
             raise
     except OperationalError as exc:
-        if is_busy_error(exc):
+        if is_busy(exc):
             raise ClaimBusyError() from exc
         raise
 
@@ -504,7 +496,7 @@ def claim_release(*, actor: User, case_ids: Sequence[int], reason: str = "") -> 
         with transaction.atomic():
             return _release_locked(actor=actor, case_ids=case_ids, reason=reason, now=timezone.now())
     except OperationalError as exc:
-        if is_busy_error(exc):
+        if is_busy(exc):
             raise ClaimBusyError() from exc
         raise
 
@@ -557,7 +549,7 @@ def claim_reassign(*, actor: User, claim: Claim, to_user: User, reason: str) -> 
             _on_commit_notify([event])
             return new
     except OperationalError as exc:
-        if is_busy_error(exc):
+        if is_busy(exc):
             raise ClaimBusyError() from exc
         raise
 
@@ -599,7 +591,7 @@ def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None, 
             _on_commit_notify([event])  # the owner hears of the new date (not of their own change)
             return True
     except OperationalError as exc:
-        if is_busy_error(exc):
+        if is_busy(exc):
             raise ClaimBusyError() from exc
         raise
 
@@ -649,7 +641,7 @@ def claims_release_all_for_user(*, actor: User, user: User, reason: str) -> int:
             )
             return result.count(Outcome.RELEASED)
     except OperationalError as exc:
-        if is_busy_error(exc):
+        if is_busy(exc):
             raise ClaimBusyError() from exc
         raise
 
