@@ -339,40 +339,32 @@ def test_the_sync_gives_up_on_an_invoice_staff_hold_too_long_and_leaves_it_for_a
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_staff_changing_an_invoice_someone_else_holds_get_busy_not_a_500(fake_stripe, api_client):
+@pytest.mark.parametrize(
+    "session",
+    [
+        pytest.param([], id="lock_timeout"),
+        # With no lock_timeout (DB_LOCK_TIMEOUT_MS=0) the wait ends by statement_timeout instead: the same 423.
+        pytest.param(["SET lock_timeout = 0", "SET statement_timeout = '300ms'"], id="statement_timeout"),
+    ],
+)
+def test_staff_changing_an_invoice_someone_else_holds_get_busy_not_a_500(fake_stripe, api_client, session):
     invoice = open_at_stripe(fake_stripe, UserFactory(email="held@example.com"))
     holder, _, release = _hold_the_invoice(invoice.pk, then_status=Invoice.Status.OPEN)
     try:
-        response = mark_paid(api_client, invoice)
-    finally:
-        release.set()
-        holder.join(timeout=30)
-
-    assert response.status_code == 423 and response.json()["code"] == "busy"
-    assert fresh(invoice).status == Invoice.Status.OPEN
-    assert fake_stripe.get(invoice.stripe_invoice_id)["status"] == "open"  # Stripe was not asked
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_a_statement_timeout_waiting_for_the_invoice_is_busy_too(fake_stripe, api_client):
-    """With no lock_timeout (DB_LOCK_TIMEOUT_MS=0) the wait ends by statement_timeout instead: the same 423."""
-    invoice = open_at_stripe(fake_stripe, UserFactory(email="held2@example.com"))
-    holder, _, release = _hold_the_invoice(invoice.pk, then_status=Invoice.Status.OPEN)
-    try:
         with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = 0")
-            cursor.execute("SET statement_timeout = '300ms'")
+            for sql in session:
+                cursor.execute(sql)
         response = mark_paid(api_client, invoice)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
+            cursor.execute("RESET lock_timeout")  # back to the connection's own (its startup options)
             cursor.execute("RESET statement_timeout")
         release.set()
         holder.join(timeout=30)
 
     assert response.status_code == 423 and response.json()["code"] == "busy"
     assert fresh(invoice).status == Invoice.Status.OPEN
+    assert fake_stripe.get(invoice.stripe_invoice_id)["status"] == "open"  # Stripe was not asked
 
 
 # --- mark failed -----------------------------------------------------------------------------------------------------
