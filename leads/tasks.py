@@ -33,12 +33,14 @@ def send_due_deliveries_task() -> dict:
 @shared_task
 def check_subscriptions_task() -> dict:
     """Daily: end manual grants past their period, and re-read every open Stripe-paid subscription from Stripe
-    (one call per Stripe subscription; a failure is logged and counted, the rest go on)."""
+    (one call per Stripe subscription; a failure is logged and counted, the rest go on — unless Stripe keeps not
+    answering: then the rest wait for the next run)."""
     stripe = services.plz_subscriptions_recheck_stripe()
     return {
         "expired": services.subscriptions_expire(),
         "stripe_checked": stripe["checked"],
         "stripe_failed": stripe["failed"],
+        "stripe_not_checked": stripe["not_checked"],
     }
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import terms_require_current
 from billing import stripe_gateway
+from billing.stripe_sync import MAX_CONSECUTIVE_UNAVAILABLE
 from leads.models import (
     PLZ_VALIDATOR,
     LeadEvent,
@@ -303,9 +304,13 @@ def _duplicate_handle(
 
 
 def plz_subscriptions_recheck_stripe(*, now: datetime | None = None) -> dict[str, int]:
-    """Daily: re-read every open Stripe-sourced subscription from Stripe, one call per Stripe subscription."""
+    """Daily: re-read every open Stripe-sourced subscription from Stripe, one call per Stripe subscription.
+
+    A failure is logged and counted and the rest go on, unless Stripe does not answer MAX_CONSECUTIVE_UNAVAILABLE
+    times in a row: then the run stops (each silent call waits STRIPE_CALL_MAX_SECONDS) and the rest are counted as
+    not checked, for the next run."""
     if not stripe_gateway.is_enabled():
-        return {"checked": 0, "failed": 0}
+        return {"checked": 0, "failed": 0, "not_checked": 0}
     ids = (
         PlzSubscription.objects.filter(source=PlzSubscription.Source.STRIPE, stripe_subscription_id__isnull=False)
         .exclude(status=PlzSubscription.Status.CANCELED)
@@ -313,15 +318,26 @@ def plz_subscriptions_recheck_stripe(*, now: datetime | None = None) -> dict[str
         .values_list("stripe_subscription_id", flat=True)
         .distinct()
     )
-    checked = failed = 0
-    for stripe_subscription_id in list(ids):
+    todo = list(ids)
+    checked = failed = unavailable_in_a_row = 0
+    for n, stripe_subscription_id in enumerate(todo):
+        if unavailable_in_a_row >= MAX_CONSECUTIVE_UNAVAILABLE:
+            logger.warning(
+                "Re-check of Stripe subscriptions stopped: Stripe unavailable %s times in a row; %s left for the "
+                "next run",
+                unavailable_in_a_row,
+                len(todo) - n,
+            )
+            return {"checked": checked, "failed": failed, "not_checked": len(todo) - n}
         try:
             plz_subscription_sync_from_stripe(stripe_subscription_id=stripe_subscription_id, now=now)
             checked += 1
-        except stripe_gateway.StripeGatewayError:
+            unavailable_in_a_row = 0
+        except stripe_gateway.StripeGatewayError as exc:
             logger.warning("Re-check of Stripe subscription %s failed", stripe_subscription_id, exc_info=True)
             failed += 1
-    return {"checked": checked, "failed": failed}
+            unavailable_in_a_row = unavailable_in_a_row + 1 if isinstance(exc, stripe_gateway.StripeUnavailable) else 0
+    return {"checked": checked, "failed": failed, "not_checked": 0}
 
 
 def plz_checkout_start(

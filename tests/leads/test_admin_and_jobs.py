@@ -85,7 +85,11 @@ def test_admin_add_subscription_is_a_grant_and_health_is_shown(admin_client):
 def test_check_subscriptions_task_expires_manual_grants(grant):
     ended = grant("10115", period_end=timezone.now() - timedelta(minutes=1))
     ongoing = grant("10115", period_end=timezone.now() + timedelta(days=1))
-    no_stripe = {"stripe_checked": 0, "stripe_failed": 0}  # Stripe-paid ones: tests/leads/test_stripe_subscriptions.py
+    no_stripe = {
+        "stripe_checked": 0,
+        "stripe_failed": 0,
+        "stripe_not_checked": 0,
+    }  # Stripe-paid ones: tests/leads/test_stripe_subscriptions.py
     assert check_subscriptions_task() == {"expired": 1, **no_stripe}
     assert check_subscriptions_task() == {"expired": 0, **no_stripe}
     assert PlzSubscription.objects.get(pk=ended.pk).status == "canceled"

@@ -186,7 +186,7 @@ def test_daily_task_rechecks_each_stripe_subscription_once(fake_stripe, subscrib
 
     result = check_subscriptions_task()
 
-    assert result == {"expired": 0, "stripe_checked": 2, "stripe_failed": 0}
+    assert result == {"expired": 0, "stripe_checked": 2, "stripe_failed": 0, "stripe_not_checked": 0}
     reads = fake_stripe.requests("GET", SUBSCRIPTION_GET)[reads_before:]
     assert sorted(r.path.rsplit("/", 1)[-1] for r in reads) == sorted([mine, theirs])
     assert rows(subscriber) == [
@@ -206,14 +206,39 @@ def test_daily_task_survives_stripe_failures(fake_stripe, subscriber, pay):
     pay(subscriber, ["10115"])
     fake_stripe.inject("server_error", "GET", SUBSCRIPTION_GET, times=None)
 
-    assert check_subscriptions_task() == {"expired": 0, "stripe_checked": 0, "stripe_failed": 1}
+    assert check_subscriptions_task() == {
+        "expired": 0,
+        "stripe_checked": 0,
+        "stripe_failed": 1,
+        "stripe_not_checked": 0,
+    }
     assert rows(subscriber)[0][1] == "active"
+
+
+def test_daily_task_stops_when_stripe_keeps_not_answering(fake_stripe, subscriber, other_subscriber, pay):
+    users = [subscriber, other_subscriber, *(UserFactory() for _ in range(3))]
+    for n, user in enumerate(users):
+        pay(user, [f"1011{n}"])
+    reads_before = len(fake_stripe.requests("GET", SUBSCRIPTION_GET))
+    fake_stripe.inject("connection_drop", "GET", SUBSCRIPTION_GET, times=None)
+
+    result = check_subscriptions_task()
+
+    # Three silent subscriptions in a row (each with the SDK's three attempts), then the run stops.
+    assert result == {"expired": 0, "stripe_checked": 0, "stripe_failed": 3, "stripe_not_checked": 2}
+    assert len(fake_stripe.requests("GET", SUBSCRIPTION_GET)) - reads_before == 3 * 3
+    assert {status for _, status, *_ in rows(subscriber)} == {"active"}
 
 
 def test_daily_task_without_stripe_only_expires(settings, grant, subscriber):
     settings.STRIPE_ENABLED = False
     grant("10115", user=subscriber)
-    assert check_subscriptions_task() == {"expired": 0, "stripe_checked": 0, "stripe_failed": 0}
+    assert check_subscriptions_task() == {
+        "expired": 0,
+        "stripe_checked": 0,
+        "stripe_failed": 0,
+        "stripe_not_checked": 0,
+    }
 
 
 # --- the agents' page --------------------------------------------------------------------------------------------
