@@ -557,8 +557,8 @@ def claim_reassign(*, actor: User, claim: Claim, to_user: User, reason: str) -> 
 def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None, reason: str = "") -> bool:
     """Staff set one active claim's expiry (None: never expires), audited: an `expiry_changed` event with the expiry
     before and after, in the same transaction. The owner is e-mailed the new date after commit (outbox), and a new
-    expiry gets a new warning the day before. False when the claim is no longer
-    active (nothing changed); setting the expiry it already has changes nothing and writes no event."""
+    expiry gets a new warning the day before. False when the claim is no longer active (nothing changed); setting
+    the expiry it already has changes nothing and writes no event."""
     if not (actor.is_active and actor.is_staff):
         raise ClaimError("forbidden", STAFF_ONLY)
     reason = reason.strip()[:200] or EXPIRY_CHANGED_REASON

@@ -304,9 +304,9 @@ for _name in ("STRIPE_CONNECT_TIMEOUT_SECONDS", "STRIPE_TIMEOUT_SECONDS"):
     if not 0 < globals()[_name] <= 120:
         raise ImproperlyConfigured(f"{_name} must be more than 0 and at most 120 (seconds).")
 STRIPE_CALL_MAX_SECONDS = 3 * (STRIPE_CONNECT_TIMEOUT_SECONDS + STRIPE_TIMEOUT_SECONDS) + 2
-# The web worker's timeout (gunicorn, jsn/gunicorn_conf.py reads the same WEB_TIMEOUT_SECONDS): one Stripe call that
-# gets no answer must end inside it, with room for the rest of the request.
-WEB_TIMEOUT_SECONDS = max(1, env.int("WEB_TIMEOUT_SECONDS", default=_gunicorn_conf.WEB_TIMEOUT_DEFAULT))
+# The web worker's timeout, as gunicorn reads it (jsn/gunicorn_conf.py, from the process environment, never from
+# .env): one Stripe call that gets no answer must end inside it, with room for the rest of the request.
+WEB_TIMEOUT_SECONDS = _gunicorn_conf.timeout
 if STRIPE_CALL_MAX_SECONDS > WEB_TIMEOUT_SECONDS - 10:
     raise ImproperlyConfigured(
         f"3 x (STRIPE_CONNECT_TIMEOUT_SECONDS + STRIPE_TIMEOUT_SECONDS) + 2 = {STRIPE_CALL_MAX_SECONDS:g} s must be at "
