@@ -55,8 +55,6 @@ class Row:
     # Owners and staff are not sent unsafe requests here: their effects are tested per app.
     post: dict[str, set[int]] = field(default_factory=dict)
     methods: frozenset[str] = frozenset({"get"})  # the methods the schema may publish for this route
-    # A known third-party bug: its staff answers are checked by an xfail(strict) test below, not here.
-    known_staff_bug: str = ""
 
 
 # One row per route. Order matters: the first matching row applies.
@@ -177,11 +175,8 @@ MATRIX: list[Row] = [
     Row(r"^accounts/login/$", ALLAUTH),
     Row(r"^accounts/(email|password/change|password/set)/$", ALLAUTH_LOGIN),
     Row(r"^accounts/", ALLAUTH),
-    Row(
-        r"^admin/djstripe/\w+/action/",
-        ADMIN,
-        known_staff_bug="dj-stripe 2.11's admin action view answers a staff GET with 500 (it expects a POST form)",
-    ),
+    # dj-stripe's action confirmation, behind billing/djstripe_admin.py (a staff GET was a 500 in dj-stripe 2.11).
+    Row(r"^admin/djstripe/[\w{}]+/action/", ADMIN),
     # Control rooms replacing the billing and claims app indexes (issue 8): subscribers are sent to the admin login
     # (which answers them 403), staff without the app's view permission get 403. POSTs change nothing for them.
     Row(
@@ -284,9 +279,11 @@ def concrete(route: str, world: dict) -> str:
         "app_label": "cases",
         "model_name": "case",
     }
-    djstripe_action = re.match(r"admin/djstripe/(\w+)/action/", route)
-    if djstripe_action:  # dj-stripe's admin action view needs its own model's name and a real action
-        values.update(model_name=djstripe_action.group(1), action_name="_sync_all_instances")
+    djstripe_action = re.match(r"admin/djstripe/([\w{}]+)/action/", route)
+    if djstripe_action:  # dj-stripe's admin action view needs a model of its own and a real action
+        model = djstripe_action.group(1)
+        model = "customer" if model.startswith("{") else model
+        values.update(admin_model=model, model_name=model, action_name="_sync_all_instances")
     url = re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), "1")), route)
     url = re.sub(r"\(\?:[^)]*\)\??", "", url)
     return "/" + url
@@ -313,8 +310,6 @@ def test_every_route_for_every_role_answers_as_specified_and_leaks_nothing(world
             response = getattr(world["clients"][role], method)(url)
             checked += 1
             status = response.status_code
-            if role == "staff" and row.known_staff_bug:
-                continue  # see test_known_staff_bugs_still_fail
             if status >= 500 or status not in allowed:
                 failures.append(f"{method.upper()} {url} as {role}: {status}, expected {sorted(allowed)}")
             if role == "staff":
@@ -345,13 +340,3 @@ def test_the_owner_really_sees_the_secrets_the_matrix_hides(world):
     third = Client()
     third.force_login(other)
     assert world["owned"].street not in third.get(f"/cases/{world['owned'].pk}/").content.decode()
-
-
-@pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason="dj-stripe admin action view: 500 on a staff GET; remove when fixed")
-def test_known_staff_bugs_still_fail(world):
-    """Kept visible: when dj-stripe fixes its view this starts passing, and the MATRIX exception must go."""
-    buggy = [route for route in RESOLVER_ROUTES if (row := row_for(route)) and row.known_staff_bug]
-    assert buggy
-    statuses = {route: world["clients"]["staff"].get(concrete(route, world)).status_code for route in buggy[:3]}
-    assert all(status < 500 for status in statuses.values()), statuses

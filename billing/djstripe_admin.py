@@ -1,0 +1,84 @@
+"""dj-stripe's admin action confirmation (`/admin/djstripe/<admin>/action/<action>/<model>/`), made safe for staff.
+
+dj-stripe 2.11's `ConfirmCustomAction`, which its "Re-Sync Selected Instances", "Sync All Instances" and
+"Cancel" confirmation pages post to:
+- answers a GET with 500 (its template reverses the action URL with empty names);
+- answers a selection that is not a list of integers, or an unknown model, with 500;
+- runs `getattr(self, action_name)` for whatever name the URL carries;
+- checks only that the user is staff: a support account without any Stripe permission could cancel a subscription;
+- lets a Stripe error (an unknown object, no answer) escape as a 500.
+
+This view is mounted at the same path before admin.site.urls (jsn/urls.py), so dj-stripe's own links and forms
+land here. What it adds in front of dj-stripe's view: a GET goes back to the list with a message; the model must be
+one of dj-stripe's with an admin, the action one that admin offers, and the user needs the admin's change
+permission (every action here writes: it overwrites the local mirror or cancels in Stripe); a malformed selection
+is refused with a message; a Stripe error becomes an error message on the list. The work itself stays dj-stripe's.
+"""
+
+from typing import Any
+
+import stripe
+from django.apps import apps
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from djstripe.admin.views import ConfirmCustomAction
+
+from jsn.lib.control_room import plain_id
+
+# The handlers ConfirmCustomAction defines; anything else in the URL is not an action.
+ACTIONS = frozenset(
+    {
+        "_resync_instances",
+        "_sync_all_instances",
+        "_cancel",
+        "_release_subscription_schedule",
+        "_cancel_subscription_schedule",
+    }
+)
+GET_MESSAGE = "Choose the objects on the list and pick the action there; this page only confirms it."
+BAD_SELECTION = "The selection was not a list of object ids; nothing was changed."
+
+
+def changelist_url(model: type[models.Model]) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+
+
+class SafeConfirmCustomAction(ConfirmCustomAction):
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        model, model_admin = self._model_and_admin(kwargs.get("model_name", ""))
+        action = kwargs.get("action_name", "")
+        if action not in ACTIONS or action not in model_admin.get_actions(request):
+            raise Http404("This action is not offered for this model.")
+        if not model_admin.has_change_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            messages.info(request, GET_MESSAGE)
+            return HttpResponseRedirect(changelist_url(model))
+        if action != "_sync_all_instances" and not self._selection_is_ids(request):
+            messages.error(request, BAD_SELECTION)
+            return HttpResponseRedirect(changelist_url(model))
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except stripe.StripeError as exc:
+            messages.error(request, f"Stripe did not complete the action: {exc.user_message or exc}")
+            return HttpResponseRedirect(changelist_url(model))
+
+    @staticmethod
+    def _model_and_admin(model_name: str) -> tuple[type[models.Model], admin.ModelAdmin]:
+        try:
+            model = apps.get_model("djstripe", model_name)
+        except LookupError:
+            raise Http404("No such Stripe model.") from None
+        model_admin = admin.site._registry.get(model)
+        if model_admin is None:
+            raise Http404("This Stripe model has no admin.")
+        return model, model_admin
+
+    @staticmethod
+    def _selection_is_ids(request: HttpRequest) -> bool:
+        """dj-stripe's primary keys are bigints, and its view calls int() on each selected value."""
+        return all(plain_id(value) is not None for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
