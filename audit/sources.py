@@ -17,8 +17,10 @@ from typing import Any
 from axes.models import AccessLog
 from django.contrib.admin.models import ADDITION, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Model, Prefetch, QuerySet
+from django.db import connection
+from django.db.models import CharField, Model, Prefetch, QuerySet
 from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
 from djstripe.models import Customer, Event, WebhookEventTrigger
@@ -323,10 +325,19 @@ class Source:
     for_user: Callable[[UserContext], list[QuerySet]] | None = None
 
 
+def _json_text(path: str) -> Any:
+    """The text at `path` in the JSON. On PostgreSQL exactly the expression the indexes in audit/migrations are built
+    on. On SQLite (the local demo) cast to text: Django compares a KT() with `=` / `IN` there by parsing each
+    parameter as JSON (`JSON_EXTRACT('cus_…', '$')`), which fails with "malformed JSON" for a plain id."""
+    text = KT(path)
+    return text if connection.vendor == "postgresql" else Cast(text, CharField())
+
+
 def _stripe_keys() -> QuerySet[Event]:
-    """Events with the object and customer they concern pulled out of the JSON: the expressions the indexes in
-    audit/migrations are built on."""
-    return Event.objects.annotate(object_ref=KT("data__object__id"), customer_ref=KT("data__object__customer"))
+    """Events with the object and customer they concern pulled out of the JSON."""
+    return Event.objects.annotate(
+        object_ref=_json_text("data__object__id"), customer_ref=_json_text("data__object__customer")
+    )
 
 
 def _stripe_rows() -> QuerySet[Event]:

@@ -19,6 +19,7 @@ from cases.models import Case
 from claims import services
 from claims.models import Claim, ClaimEvent
 from jsn.lib.admin import CappedCountPaginator
+from jsn.lib.control_room import plain_id
 
 ADMIN_RELEASE_REASON = "Released by staff in the back office"
 
@@ -58,7 +59,7 @@ class ReassignTargetSelect(AutocompleteSelect):
     def optgroups(self, name: str, value: list, attr: dict | None = None) -> list:
         # A form sent back with something that is not an id (its error already says so) shows no choice: Django's
         # widget would look it up as an id and fail.
-        return super().optgroups(name, [v for v in value if str(v).isdigit()], attr)
+        return super().optgroups(name, [v for v in value if plain_id(v) is not None], attr)
 
 
 class ReassignTargetAutocomplete(AutocompleteJsonView):

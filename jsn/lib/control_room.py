@@ -16,6 +16,12 @@ def plain_int(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
+def plain_id(value: str) -> int | None:
+    """A row id as a form sends it: ASCII digits, 1 to bigint's maximum (PostgreSQL and SQLite refuse larger)."""
+    number = plain_int(str(value))
+    return number if number is not None and 0 < number <= BIGINT_MAX else None
+
+
 def parse_user_ref(value: str) -> int | str | None:
     """A user given as an id ("42") or an e-mail address (case-insensitive); None for anything else."""
     value = (value or "").strip()
@@ -69,8 +75,8 @@ def require_perm(request: HttpRequest, permission: str) -> None:
 
 def selected_ids(request: HttpRequest) -> list[int]:
     """The ids ticked in a list (the admin's own checkbox name, so the changelist actions read them too)."""
-    ids = (plain_int(v) for v in request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))
-    return sorted({i for i in ids if i is not None and 0 < i <= BIGINT_MAX})
+    ids = (plain_id(v) for v in request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))
+    return sorted({i for i in ids if i is not None})
 
 
 def page_number(params: QueryDict) -> int:
