@@ -33,7 +33,7 @@ sends it afterwards: it sends open invoices only, and links a new Stripe draft o
 
 from dataclasses import dataclass
 
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -42,7 +42,7 @@ from billing.errors import BillingError, InvoiceBusy, InvoiceTransitionRefused, 
 from billing.models import Invoice, InvoiceEvent
 from billing.pdf import money
 from billing.stripe_gateway import StripeInvoiceState, StripeNotConfigured, StripeRequestRejected, StripeUnavailable
-from jsn.lib.busy import is_busy
+from jsn.lib.busy import busy_as
 
 S = Invoice.Status
 
@@ -99,24 +99,19 @@ def invoice_set_status(*, invoice_id: int, to_status: str, actor: User | None, r
     if not reason:
         raise BillingError(ERR_REASON_REQUIRED)
     answer = _StripeAnswer(done=True)
-    try:
-        with transaction.atomic():
-            invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-            if to_status not in STAFF_TRANSITIONS.get(invoice.status, set()):
-                raise InvoiceTransitionRefused(
-                    ERR_BAD_TRANSITION.format(from_status=invoice.status, to_status=to_status), status=invoice.status
-                )
-            if invoice.stripe_invoice_id:
-                answer = _at_stripe(invoice, to_status)  # the row stays locked meanwhile: see _pay_once
-            if answer.done:
-                _staff_move(invoice, to_status, actor=actor, reason=reason, answer=answer)
-            elif answer.stripe_status:
-                found = f"Stripe says {answer.stripe_status} (found when staff marked it {to_status})"
-                stripe_sync.invoice_move_forward(invoice, answer.stripe_status, reason=found)
-    except OperationalError as exc:
-        if is_busy(exc):
-            raise InvoiceBusy(invoice_id=invoice_id) from exc
-        raise
+    with busy_as(lambda: InvoiceBusy(invoice_id=invoice_id)), transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        if to_status not in STAFF_TRANSITIONS.get(invoice.status, set()):
+            raise InvoiceTransitionRefused(
+                ERR_BAD_TRANSITION.format(from_status=invoice.status, to_status=to_status), status=invoice.status
+            )
+        if invoice.stripe_invoice_id:
+            answer = _at_stripe(invoice, to_status)  # the row stays locked meanwhile: see _pay_once
+        if answer.done:
+            _staff_move(invoice, to_status, actor=actor, reason=reason, answer=answer)
+        elif answer.stripe_status:
+            found = f"Stripe says {answer.stripe_status} (found when staff marked it {to_status})"
+            stripe_sync.invoice_move_forward(invoice, answer.stripe_status, reason=found)
     if not answer.done:
         raise InvoiceTransitionRefused(answer.refusal, status=invoice.status, code=answer.refusal_code)
     return invoice

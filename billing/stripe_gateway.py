@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 import stripe
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from djstripe.models import Customer, PaymentMethod
 from djstripe.settings import djstripe_settings
 
-from jsn.lib.busy import is_busy
+from jsn.lib.busy import busy_as
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -204,15 +204,10 @@ def customer_ensure(*, user: User) -> Customer:
     customer = customer_for(user=user)
     if customer is not None:
         return customer
-    try:
-        with transaction.atomic():
-            # Serialises two first requests of the same user; the idempotency key covers a crash after Stripe answered.
-            _customer_creation_lock(user_id=user.pk)
-            return _customer_create_locked(user=user, options=options)
-    except OperationalError as exc:
-        if is_busy(exc):  # another request of this user is creating the customer and Stripe is slow: try again
-            raise StripeUnavailable(ERROR_CUSTOMER_BUSY) from exc
-        raise
+    with busy_as(lambda: StripeUnavailable(ERROR_CUSTOMER_BUSY)), transaction.atomic():
+        # Serialises two first requests of the same user; the idempotency key covers a crash after Stripe answered.
+        _customer_creation_lock(user_id=user.pk)
+        return _customer_create_locked(user=user, options=options)
 
 
 def _customer_creation_lock(*, user_id: int) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import CharField, Count, Exists, F, Func, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -34,7 +34,7 @@ from billing.selectors import (
 )
 from cases.models import Case
 from claims.models import Claim, ClaimEvent
-from jsn.lib.busy import is_busy
+from jsn.lib.busy import busy_as
 from jsn.lib.postgresql.prepared import fetchone_prepared
 from outbox.services import outbox_enqueue_many
 
@@ -219,24 +219,17 @@ def claim_cases(*, user: User, case_ids: Sequence[int]) -> ClaimResult:
     except TermsNotAccepted as exc:
         raise ClaimError(exc.code, str(exc)) from None
     claim = _claim_one_in_sql if _single_claim_in_sql(case_ids) else _claim_cases
-    try:
-        return claim(user_id=user.pk, case_ids=case_ids)
-    except IntegrityError:
-        # Only reachable when an active claim was inserted around the services (they hold the case lock):
-        # run once more; the Exists() check below now sees that claim and reports `already_claimed`.
-        logger.warning("claim_cases: unique active-claim conflict, retrying once", exc_info=True)
+    with busy_as(ClaimBusyError):
         try:
             return claim(user_id=user.pk, case_ids=case_ids)
-        except IntegrityError as exc:
-            raise ClaimError("conflict", CONFLICT) from exc
-        except OperationalError as exc:
-            if is_busy(exc):
-                raise ClaimBusyError() from exc
-            raise
-    except OperationalError as exc:
-        if is_busy(exc):
-            raise ClaimBusyError() from exc
-        raise
+        except IntegrityError:
+            # Only reachable when an active claim was inserted around the services (they hold the case lock):
+            # run once more; the Exists() check below now sees that claim and reports `already_claimed`.
+            logger.warning("claim_cases: unique active-claim conflict, retrying once", exc_info=True)
+            try:
+                return claim(user_id=user.pk, case_ids=case_ids)
+            except IntegrityError as exc:
+                raise ClaimError("conflict", CONFLICT) from exc
 
 
 def _claim_cases(*, user_id: int, case_ids: list[int]) -> ClaimResult:
@@ -492,13 +485,8 @@ def _release_locked(
 def claim_release(*, actor: User, case_ids: Sequence[int], reason: str = "") -> ReleaseResult:
     """End the active claims on these cases. The owner or staff may; the per-case outcome says what happened."""
     reason = reason.strip() or (OWNER_RELEASE_REASON if not actor.is_staff else f"Released by staff ({actor.email})")
-    try:
-        with transaction.atomic():
-            return _release_locked(actor=actor, case_ids=case_ids, reason=reason, now=timezone.now())
-    except OperationalError as exc:
-        if is_busy(exc):
-            raise ClaimBusyError() from exc
-        raise
+    with busy_as(ClaimBusyError), transaction.atomic():
+        return _release_locked(actor=actor, case_ids=case_ids, reason=reason, now=timezone.now())
 
 
 def claim_reassign(*, actor: User, claim: Claim, to_user: User, reason: str) -> Claim:
@@ -506,52 +494,47 @@ def claim_reassign(*, actor: User, claim: Claim, to_user: User, reason: str) -> 
     if not (actor.is_active and actor.is_staff):
         raise ClaimError("forbidden", STAFF_ONLY)
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            target = _lock_user(user_id=to_user.pk)  # the user whose limit grows, first
-            if not target.is_active:
-                raise ClaimError("inactive_user", TARGET_INACTIVE.format(email=target.email))
-            case = Case.objects.select_for_update().only("id", "score").get(pk=claim.case_id)
-            old = Claim.objects.select_for_update().get(pk=claim.pk)
-            if old.status != Claim.Status.ACTIVE:
-                raise ClaimError("not_active", CLAIM_NOT_ACTIVE)
-            if old.user_id == target.pk:
-                raise ClaimError("same_owner", SAME_OWNER.format(email=target.email))
-            active = Claim.objects.filter(user_id=target.pk, status=Claim.Status.ACTIVE).count()
-            if active >= target.claim_limit:
-                raise ClaimError("limit_reached", TARGET_LIMIT.format(email=target.email, limit=target.claim_limit))
-            reason = reason.strip()[:200]
-            Claim.objects.filter(pk=old.pk, status=Claim.Status.ACTIVE).update(
-                status=Claim.Status.REASSIGNED, released_at=now, release_reason=reason
-            )
-            price = pricing_quote_for(score=case.score)
-            new = Claim.objects.create(
-                case_id=case.pk,
-                user_id=target.pk,
-                claimed_at=now,
-                expires_at=claim_expires_at(claimed_at=now),
-                score_at_claim=case.score,
-                daily_price_cents=price.daily_price_cents,
-                currency=price.currency,
-                pricing_version=price.pricing_version,
-            )
-            Case.objects.filter(pk=case.pk).update(assigned_to_id=target.pk, assigned_at=now)
-            event = ClaimEvent.objects.create(
-                action=ClaimEvent.Action.REASSIGNED,
-                actor=actor,
-                case_id=case.pk,
-                claim=new,
-                from_user_id=old.user_id,
-                to_user_id=target.pk,
-                reason=reason,
-                created_at=now,
-            )
-            _on_commit_notify([event])
-            return new
-    except OperationalError as exc:
-        if is_busy(exc):
-            raise ClaimBusyError() from exc
-        raise
+    with busy_as(ClaimBusyError), transaction.atomic():
+        target = _lock_user(user_id=to_user.pk)  # the user whose limit grows, first
+        if not target.is_active:
+            raise ClaimError("inactive_user", TARGET_INACTIVE.format(email=target.email))
+        case = Case.objects.select_for_update().only("id", "score").get(pk=claim.case_id)
+        old = Claim.objects.select_for_update().get(pk=claim.pk)
+        if old.status != Claim.Status.ACTIVE:
+            raise ClaimError("not_active", CLAIM_NOT_ACTIVE)
+        if old.user_id == target.pk:
+            raise ClaimError("same_owner", SAME_OWNER.format(email=target.email))
+        active = Claim.objects.filter(user_id=target.pk, status=Claim.Status.ACTIVE).count()
+        if active >= target.claim_limit:
+            raise ClaimError("limit_reached", TARGET_LIMIT.format(email=target.email, limit=target.claim_limit))
+        reason = reason.strip()[:200]
+        Claim.objects.filter(pk=old.pk, status=Claim.Status.ACTIVE).update(
+            status=Claim.Status.REASSIGNED, released_at=now, release_reason=reason
+        )
+        price = pricing_quote_for(score=case.score)
+        new = Claim.objects.create(
+            case_id=case.pk,
+            user_id=target.pk,
+            claimed_at=now,
+            expires_at=claim_expires_at(claimed_at=now),
+            score_at_claim=case.score,
+            daily_price_cents=price.daily_price_cents,
+            currency=price.currency,
+            pricing_version=price.pricing_version,
+        )
+        Case.objects.filter(pk=case.pk).update(assigned_to_id=target.pk, assigned_at=now)
+        event = ClaimEvent.objects.create(
+            action=ClaimEvent.Action.REASSIGNED,
+            actor=actor,
+            case_id=case.pk,
+            claim=new,
+            from_user_id=old.user_id,
+            to_user_id=target.pk,
+            reason=reason,
+            created_at=now,
+        )
+        _on_commit_notify([event])
+        return new
 
 
 def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None, reason: str = "") -> bool:
@@ -562,38 +545,33 @@ def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None, 
     if not (actor.is_active and actor.is_staff):
         raise ClaimError("forbidden", STAFF_ONLY)
     reason = reason.strip()[:200] or EXPIRY_CHANGED_REASON
-    try:
-        with transaction.atomic():
-            # The case first, as every release and reassignment locks it: the claim cannot end meanwhile.
-            Case.objects.select_for_update().filter(pk=claim.case_id).values_list("pk", flat=True).first()
-            current = (
-                Claim.objects.select_for_update()
-                .filter(pk=claim.pk, status=Claim.Status.ACTIVE)
-                .only("id", "case_id", "user_id", "expires_at")
-                .first()
-            )
-            if current is None:
-                return False
-            if current.expires_at == expires_at:
-                return True
-            Claim.objects.filter(pk=current.pk).update(expires_at=expires_at, expiry_warned_for=None)
-            event = ClaimEvent.objects.create(
-                action=ClaimEvent.Action.EXPIRY_CHANGED,
-                actor=actor,
-                case_id=current.case_id,
-                claim_id=current.pk,
-                to_user_id=current.user_id,
-                reason=reason,
-                expires_before=current.expires_at,
-                expires_after=expires_at,
-                created_at=timezone.now(),
-            )
-            _on_commit_notify([event])  # the owner hears of the new date (not of their own change)
+    with busy_as(ClaimBusyError), transaction.atomic():
+        # The case first, as every release and reassignment locks it: the claim cannot end meanwhile.
+        Case.objects.select_for_update().filter(pk=claim.case_id).values_list("pk", flat=True).first()
+        current = (
+            Claim.objects.select_for_update()
+            .filter(pk=claim.pk, status=Claim.Status.ACTIVE)
+            .only("id", "case_id", "user_id", "expires_at")
+            .first()
+        )
+        if current is None:
+            return False
+        if current.expires_at == expires_at:
             return True
-    except OperationalError as exc:
-        if is_busy(exc):
-            raise ClaimBusyError() from exc
-        raise
+        Claim.objects.filter(pk=current.pk).update(expires_at=expires_at, expiry_warned_for=None)
+        event = ClaimEvent.objects.create(
+            action=ClaimEvent.Action.EXPIRY_CHANGED,
+            actor=actor,
+            case_id=current.case_id,
+            claim_id=current.pk,
+            to_user_id=current.user_id,
+            reason=reason,
+            expires_before=current.expires_at,
+            expires_after=expires_at,
+            created_at=timezone.now(),
+        )
+        _on_commit_notify([event])  # the owner hears of the new date (not of their own change)
+        return True
 
 
 def claims_expire(*, now: datetime, batch_size: int = 500) -> int:
@@ -628,22 +606,17 @@ def claims_release_all_for_user(*, actor: User, user: User, reason: str) -> int:
     """Release every active claim of user (staff action; also used before closing an account)."""
     if actor.pk != user.pk and not (actor.is_active and actor.is_staff):
         raise ClaimError("forbidden", STAFF_ONLY)
-    try:
-        with transaction.atomic():
-            _lock_user(user_id=user.pk)  # no new claim for this user slips in while we release
-            case_ids = list(
-                Claim.objects.filter(user_id=user.pk, status=Claim.Status.ACTIVE)
-                .order_by("case_id")
-                .values_list("case_id", flat=True)
-            )
-            result = _release_locked(
-                actor=actor, case_ids=case_ids, reason=reason.strip() or "Released all claims", now=timezone.now()
-            )
-            return result.count(Outcome.RELEASED)
-    except OperationalError as exc:
-        if is_busy(exc):
-            raise ClaimBusyError() from exc
-        raise
+    with busy_as(ClaimBusyError), transaction.atomic():
+        _lock_user(user_id=user.pk)  # no new claim for this user slips in while we release
+        case_ids = list(
+            Claim.objects.filter(user_id=user.pk, status=Claim.Status.ACTIVE)
+            .order_by("case_id")
+            .values_list("case_id", flat=True)
+        )
+        result = _release_locked(
+            actor=actor, case_ids=case_ids, reason=reason.strip() or "Released all claims", now=timezone.now()
+        )
+        return result.count(Outcome.RELEASED)
 
 
 def claims_warn_expiring(*, now: datetime) -> list[tuple[int, list[int]]]:
