@@ -12,7 +12,8 @@ This view is mounted at the same path before admin.site.urls (jsn/urls.py), so d
 land here. What it adds in front of dj-stripe's view: a GET goes back to the list with a message; the model must be
 one of dj-stripe's with an admin, the action one that admin offers, and the user needs the admin's change
 permission (every action here writes: it overwrites the local mirror or cancels in Stripe); a malformed selection
-is refused with a message; a Stripe error becomes an error message on the list. The work itself stays dj-stripe's.
+is refused with a message, as is any action while Stripe is not connected (dj-stripe's "Sync All" reported
+success then); a Stripe error becomes an error message on the list. The work itself stays dj-stripe's.
 """
 
 from typing import Any
@@ -27,6 +28,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from djstripe.admin.views import ConfirmCustomAction
 
+from billing import stripe_gateway
 from jsn.lib.control_room import plain_id
 
 # The handlers ConfirmCustomAction defines; anything else in the URL is not an action.
@@ -40,6 +42,7 @@ ACTIONS = frozenset(
     }
 )
 GET_MESSAGE = "Choose the objects on the list and pick the action there; this page only confirms it."
+NOT_CONNECTED = "Stripe is not connected (no API key for this mode): nothing was synced or cancelled."
 BAD_SELECTION = "The selection was not a list of object ids; nothing was changed."
 
 
@@ -57,6 +60,9 @@ class SafeConfirmCustomAction(ConfirmCustomAction):
             raise PermissionDenied
         if request.method != "POST":
             messages.info(request, GET_MESSAGE)
+            return HttpResponseRedirect(changelist_url(model))
+        if not stripe_gateway.is_enabled():  # dj-stripe would try anyway and then report success
+            messages.error(request, NOT_CONNECTED)
             return HttpResponseRedirect(changelist_url(model))
         if action != "_sync_all_instances" and not self._selection_is_ids(request):
             messages.error(request, BAD_SELECTION)

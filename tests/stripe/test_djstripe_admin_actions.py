@@ -13,7 +13,7 @@ from django.urls import resolve
 from djstripe.models import Customer
 
 from billing import stripe_gateway
-from billing.djstripe_admin import BAD_SELECTION, GET_MESSAGE
+from billing.djstripe_admin import BAD_SELECTION, GET_MESSAGE, NOT_CONNECTED
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,3 +114,17 @@ def test_a_stripe_error_is_a_message_on_the_list_not_a_500(superuser_client, fak
     assert response.redirect_chain == [(CHANGELIST, 302)]
     assert any(m.startswith("Stripe did not complete the action") for m in _messages(response))
     assert Customer.objects.get(pk=mirrored.pk).email != "changed-in-stripe@example.com"
+
+
+@pytest.mark.parametrize("url", [RESYNC, "/admin/djstripe/customer/action/_sync_all_instances/customer/"])
+def test_without_stripe_keys_an_action_says_so_instead_of_reporting_success(
+    superuser_client, fake_stripe, mirrored, settings, url
+):
+    settings.STRIPE_TEST_SECRET_KEY = ""
+    sent = len(fake_stripe.log)
+
+    response = superuser_client.post(url, {"_selected_action": [mirrored.pk]}, follow=True)
+
+    assert response.redirect_chain == [(CHANGELIST, 302)]
+    assert _messages(response) == [NOT_CONNECTED]
+    assert len(fake_stripe.log) == sent
