@@ -22,6 +22,7 @@ import stripe
 from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -52,6 +53,8 @@ def changelist_url(model: type[models.Model]) -> str:
 
 class SafeConfirmCustomAction(ConfirmCustomAction):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The model is the last segment; the first (`admin_model`) is whichever dj-stripe admin Django reversed
+        # the shared URL name to, and means nothing.
         model, model_admin = self._model_and_admin(kwargs.get("model_name", ""))
         action = kwargs.get("action_name", "")
         if action not in ACTIONS or action not in model_admin.get_actions(request):
@@ -79,10 +82,10 @@ class SafeConfirmCustomAction(ConfirmCustomAction):
             model = apps.get_model("djstripe", model_name)
         except LookupError:
             raise Http404("No such Stripe model.") from None
-        model_admin = admin.site._registry.get(model)
-        if model_admin is None:
-            raise Http404("This Stripe model has no admin.")
-        return model, model_admin
+        try:
+            return model, admin.site.get_model_admin(model)
+        except NotRegistered:
+            raise Http404("This Stripe model has no admin.") from None
 
     @staticmethod
     def _selection_is_ids(request: HttpRequest) -> bool:
