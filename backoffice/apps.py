@@ -11,7 +11,8 @@ class BackofficeConfig(AppConfig):
     verbose_name = "Back office"
 
     def ready(self) -> None:
-        from backoffice import jobs  # noqa: F401  (connects the Celery signals that record job runs)
+        # checks: the SITE_URL system checks; jobs: connects the Celery signals that record job runs.
+        from backoffice import checks, jobs  # noqa: F401
 
         # After every migrate: the admin lists the scheduled jobs before Beat has ever started.
         post_migrate.connect(_sync_periodic_tasks, sender=self, dispatch_uid="backoffice.sync_periodic_tasks")

@@ -7,6 +7,22 @@ the path, so its loggers get the same redacting filter as Django's (settings.LOG
 
 import os
 
+# The address make run, make web and docker-compose's web listen on unless BIND says otherwise.
+BIND_DEFAULT = "127.0.0.1:8000"
+
+
+def site_url_for_bind(bind: str) -> str:
+    """The base URL a browser on this machine reaches a server bound to `bind` at (settings.SITE_URL's default, so
+    e-mail links follow `BIND=127.0.0.1:8765 make run`). A wildcard host becomes 127.0.0.1; a Unix socket, or
+    anything without a port, gives the default's URL. Production sets SITE_URL to its public address."""
+    host, _, port = bind.strip().rpartition(":")
+    if bind.startswith(("unix:", "fd://")) or not host or not port.isdigit():
+        host, _, port = BIND_DEFAULT.rpartition(":")
+    if host in ("0.0.0.0", "[::]", "::"):  # noqa: S104 - recognising a wildcard bind, not binding one
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
 # Threads per worker process. 1 is gunicorn's sync worker: one request at a time per process, which then sits idle
 # while PostgreSQL commits (a durable claim waits for its WAL flush) or Redis answers. More runs gunicorn's gthread
 # worker: another request's Python work fills those waits, and concurrent commits share one flush.

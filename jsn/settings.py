@@ -24,7 +24,10 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# No trailing slash: links are SITE_URL + a path. The default follows BIND (make run on another port).
+SITE_URL = env.str(
+    "SITE_URL", default=_gunicorn_conf.site_url_for_bind(os.environ.get("BIND") or _gunicorn_conf.BIND_DEFAULT)
+).rstrip("/")
 
 INSTALLED_APPS = [
     "backoffice.apps.JsnAdminConfig",  # django.contrib.admin with the operations dashboard as its home page

@@ -48,7 +48,7 @@ def test_every_app_command_exists_in_the_project():
                 assert app.main == "jsn"
             else:
                 raise AssertionError(f"{name}: unknown command {argv}")
-    assert checked == 5
+    assert checked == 6  # web: check --deploy, migrate, collectstatic, gunicorn; worker; beat
 
 
 def test_beat_uses_the_database_scheduler():

@@ -30,6 +30,7 @@ def _production_env(**extra: str) -> dict[str, str]:
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="jsn.example.com",
+        SITE_URL="https://jsn.example.com",
         SECURE_SSL_REDIRECT="1",
         DATABASE_URL="sqlite:////tmp/jsn-check-deploy.sqlite3",
         **extra,
@@ -48,6 +49,22 @@ def test_check_deploy_passes_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_site_url_is_left_at_the_local_default():
+    env = _production_env()
+    env.pop("SITE_URL")
+    env.pop("BIND", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "(jsn.W001) SITE_URL is http://127.0.0.1:8000" in result.stdout + result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key():

@@ -1,0 +1,79 @@
+"""SITE_URL, the base of every link JSN sends: its default follows BIND, and system checks catch a wrong one."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from backoffice.checks import site_url_is_an_address, site_url_is_public
+from jsn.gunicorn_conf import site_url_for_bind
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("bind", "url"),
+    [
+        ("127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("127.0.0.1:8765", "http://127.0.0.1:8765"),
+        ("localhost:9000", "http://localhost:9000"),
+        ("0.0.0.0:8080", "http://127.0.0.1:8080"),
+        ("[::]:8080", "http://127.0.0.1:8080"),
+        ("unix:/run/jsn.sock", "http://127.0.0.1:8000"),
+        ("8000", "http://127.0.0.1:8000"),
+        ("", "http://127.0.0.1:8000"),
+    ],
+)
+def test_the_default_site_url_is_where_a_browser_here_reaches_the_bind_address(bind, url):
+    assert site_url_for_bind(bind) == url
+
+
+def test_make_run_on_another_port_sends_links_to_that_port():
+    env = {k: v for k, v in os.environ.items() if k != "SITE_URL"} | {"BIND": "127.0.0.1:8765"}
+    code = "from django.conf import settings; print(settings.SITE_URL)"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8765"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["jsn.example.com", "ftp://jsn.example.com", "https://", "https://jsn.example.com/app", "https://x:port"],
+)
+def test_a_malformed_site_url_is_a_check_error(url):
+    with override_settings(SITE_URL=url):
+        errors = site_url_is_an_address()
+    assert [e.id for e in errors] == ["jsn.E001"]
+    assert url in errors[0].msg
+
+
+@pytest.mark.parametrize("url", ["https://jsn.example.com", "http://127.0.0.1:8000", "https://jsn.example.com:8443"])
+def test_a_base_address_passes(url):
+    with override_settings(SITE_URL=url):
+        assert site_url_is_an_address() == []
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed", "ids"),
+    [
+        ("https://jsn.example.com", ["jsn.example.com"], []),
+        ("https://jsn.example.com", [".example.com"], []),
+        ("http://127.0.0.1:8000", ["jsn.example.com"], ["jsn.W001"]),
+        ("http://localhost:8000", ["localhost"], ["jsn.W001"]),
+        ("https://jsn.example.org", ["jsn.example.com"], ["jsn.W002"]),
+        ("http://jsn.example.com", ["jsn.example.com"], ["jsn.W003"]),
+    ],
+)
+def test_deploy_checks_warn_about_links_nobody_can_follow(url, allowed, ids):
+    with override_settings(SITE_URL=url, ALLOWED_HOSTS=allowed, DEBUG=False):
+        assert [w.id for w in site_url_is_public()] == ids
+
+
+def test_deploy_checks_leave_a_debug_machine_alone():
+    with override_settings(SITE_URL="http://127.0.0.1:8000", DEBUG=True):
+        assert site_url_is_public() == []
