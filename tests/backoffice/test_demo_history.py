@@ -9,6 +9,7 @@ from accounts.models import User
 from backoffice import metrics
 from billing.models import Invoice
 from billing.services import billing_today
+from cases.management.commands.seed_demo import DEMO_HELD_CLAIMS, DEMO_HOLDER
 from cases.models import Case
 from claims.models import Claim, ClaimEvent
 from tests.billing.helpers import assert_ledger_consistent
@@ -16,17 +17,22 @@ from tests.billing.helpers import assert_ledger_consistent
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_leaves_a_billed_history_and_nobody_holding_a_case(settings, client):
+def test_seed_demo_leaves_a_billed_history_and_only_the_demo_holder_holding_cases(settings, client):
     settings.DEMO_MODE = True
     call_command("seed_demo")
 
-    claims = Claim.objects.all()
-    assert claims.count() >= 100
-    assert not claims.filter(status=Claim.Status.ACTIVE).exists()
-    assert not Case.objects.filter(assigned_to__isnull=False).exists()
-    # Every claim has its audit trail: one "claimed" and one "released" event.
-    assert ClaimEvent.objects.count() == 2 * claims.count()
-    assert set(claims.values_list("user__email", flat=True)) == {
+    history = Claim.objects.exclude(user__email=DEMO_HOLDER)
+    assert history.count() >= 100
+    assert not history.filter(status=Claim.Status.ACTIVE).exists()
+    held_now = Claim.objects.filter(status=Claim.Status.ACTIVE)
+    assert set(held_now.values_list("user__email", flat=True)) == {DEMO_HOLDER}
+    assert held_now.count() == DEMO_HELD_CLAIMS
+    assert set(Case.objects.filter(assigned_to__isnull=False).values_list("pk", flat=True)) == set(
+        held_now.values_list("case_id", flat=True)
+    )
+    # Every claim has its audit trail: one "claimed" event, and one "released" for each ended claim.
+    assert ClaimEvent.objects.count() == 2 * history.count() + DEMO_HELD_CLAIMS
+    assert set(history.values_list("user__email", flat=True)) == {
         "alice@jsn.local",
         "bob@jsn.local",
         "agent.nord@example.com",
@@ -36,7 +42,7 @@ def test_seed_demo_leaves_a_billed_history_and_nobody_holding_a_case(settings, c
     series = metrics.revenue_by_day(first_day=today - timedelta(days=89), last_day=today)
     assert sum(1 for cents in series.by_currency[settings.DEFAULT_CURRENCY] if cents > 0) >= 80  # billed most days
     held = metrics.claims_by_day(first_day=today - timedelta(days=89), last_day=today).held
-    assert held[-1] == 0 and max(held) >= 20  # nothing held today, a real book of claims before
+    assert held[-1] == DEMO_HELD_CLAIMS and max(held) >= 20  # only Carol's today, a real book of claims before
     assert Invoice.objects.filter(status=Invoice.Status.PAID).count() >= 50
     failed = Invoice.objects.get(status=Invoice.Status.FAILED)
     assert failed.user.email == "agent.nord@example.com"

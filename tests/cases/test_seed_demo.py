@@ -9,10 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from cases.management.commands.seed_demo import DEMO_PASSWORD, demo_cases
+from cases.management.commands.seed_demo import DEMO_HELD_CLAIMS, DEMO_PASSWORD, demo_cases
 from cases.models import Case, Contact, Document
+from claims.models import Claim, ClaimEvent
+from claims.services import claims_release_all_for_user
 
-DEMO_EMAILS = ["alice@jsn.local", "bob@jsn.local", "staff@jsn.local"]
+DEMO_EMAILS = ["alice@jsn.local", "bob@jsn.local", "carol@jsn.local", "staff@jsn.local"]
 
 
 @pytest.fixture
@@ -20,13 +22,15 @@ def demo_mode(settings):
     settings.DEMO_MODE = True
 
 
-def counts() -> tuple[int, int, int, int, int]:
+def counts() -> tuple[int, ...]:
     return (
         User.objects.count(),
         EmailAddress.objects.count(),
         Case.objects.count(),
         Contact.objects.count(),
         Document.objects.count(),
+        Claim.objects.count(),
+        ClaimEvent.objects.count(),
     )
 
 
@@ -43,7 +47,7 @@ def test_seed_creates_accounts_and_realistic_cases_quickly(demo_mode, capsys):
     users = {user.email: user for user in User.objects.filter(email__endswith="@jsn.local")}
     assert sorted(users) == DEMO_EMAILS
     assert users["staff@jsn.local"].is_staff and users["staff@jsn.local"].role == User.Role.STAFF
-    for email in ("alice@jsn.local", "bob@jsn.local"):
+    for email in ("alice@jsn.local", "bob@jsn.local", "carol@jsn.local"):
         assert not users[email].is_staff and users[email].role == User.Role.SUBSCRIBER
     for user in users.values():
         assert user.terms_version == settings.TERMS_VERSION and user.terms_accepted_at is not None
@@ -61,7 +65,21 @@ def test_seed_creates_accounts_and_realistic_cases_quickly(demo_mode, capsys):
     assert all(case.zip_code.isdigit() and len(case.zip_code) == 5 for case in Case.objects.all())
     upcoming = Case.objects.filter(stage=Case.Stage.AUCTION_SCHEDULED)
     assert upcoming.exists() and not upcoming.filter(auction_date__lt=timezone.localdate()).exists()
-    assert not Case.objects.filter(assigned_to__isnull=False).exists()  # nobody owns a case until they claim it
+    # Alice and Bob own nothing until they claim; Carol holds the best-scored free cases, claimed through the
+    # service: an active claim with its frozen price and its audit event for each, the case's owner in step.
+    carol = users["carol@jsn.local"]
+    owned = Case.objects.filter(assigned_to__isnull=False)
+    assert set(owned.values_list("assigned_to", flat=True)) == {carol.pk}
+    assert owned.count() == DEMO_HELD_CLAIMS
+    claimable = Case.objects.filter(status=Case.Status.OPEN).exclude(stage__in=[Case.Stage.SOLD, Case.Stage.WITHDRAWN])
+    best = claimable.order_by("-score", "pk").values_list("pk", flat=True)[:DEMO_HELD_CLAIMS]
+    assert set(owned.values_list("pk", flat=True)) == set(best)
+    held = Claim.objects.filter(user=carol, status=Claim.Status.ACTIVE)
+    assert sorted(held.values_list("case_id", flat=True)) == sorted(owned.values_list("pk", flat=True))
+    assert all(claim.daily_price_cents > 0 and claim.score_at_claim == claim.case.score for claim in held)
+    claimed_events = ClaimEvent.objects.filter(action=ClaimEvent.Action.CLAIMED, claim__in=held, to_user=carol)
+    assert claimed_events.count() == DEMO_HELD_CLAIMS
+    assert f"carol@jsn.local holds {DEMO_HELD_CLAIMS} claimed case(s)" in out
 
     for contact in Contact.objects.all():
         assert contact.name and contact.mailing_address and contact.phones
@@ -85,6 +103,19 @@ def test_second_run_creates_nothing_and_says_so(demo_mode, capsys):
 
     assert counts() == before
     assert "nothing new created" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_released_demo_claims_stay_released_on_the_next_start(demo_mode):
+    call_command("seed_demo")
+    carol = User.objects.get(email="carol@jsn.local")
+    staff = User.objects.get(email="staff@jsn.local")
+    assert claims_release_all_for_user(actor=staff, user=carol, reason="trying the demo") == DEMO_HELD_CLAIMS
+
+    call_command("seed_demo")
+
+    assert not Claim.objects.filter(user=carol, status=Claim.Status.ACTIVE).exists()
+    assert not Case.objects.filter(assigned_to__isnull=False).exists()
 
 
 @pytest.mark.django_db
@@ -136,7 +167,20 @@ def test_refuses_to_run_outside_demo_mode_without_force(settings):
 
     with pytest.raises(CommandError, match="published password"):
         call_command("seed_demo")
-    assert counts() == (0, 0, 0, 0, 0)
+    assert counts() == (0, 0, 0, 0, 0, 0, 0)
 
     call_command("seed_demo", "--force")
-    assert User.objects.filter(email__endswith="@jsn.local").count() == 3
+    assert User.objects.filter(email__endswith="@jsn.local").count() == len(DEMO_EMAILS)
+
+
+@pytest.mark.django_db
+def test_demo_staff_finds_live_claims_and_stripe_lists_in_the_admin(demo_mode, client):
+    call_command("seed_demo")
+    client.force_login(User.objects.get(email="staff@jsn.local"))
+
+    response = client.get(reverse("admin:claims_claim_changelist"), {"status__exact": "active"})
+    assert response.status_code == 200
+    assert response.content.decode().count("carol@jsn.local") >= DEMO_HELD_CLAIMS
+    assert client.get(reverse("admin:djstripe_customer_changelist")).status_code == 200
+    # Looking only: dj-stripe's sync and cancel actions need a change permission the demo staff does not have.
+    assert not User.objects.get(email="staff@jsn.local").has_perm("djstripe.change_customer")

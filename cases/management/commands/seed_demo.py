@@ -30,7 +30,12 @@ DEMO_USERS = (
     ("staff@jsn.local", User.Role.STAFF, "Sam", "Staff"),
     ("alice@jsn.local", User.Role.SUBSCRIBER, "Alice", "Investor"),
     ("bob@jsn.local", User.Role.SUBSCRIBER, "Bob", "Agent"),
+    ("carol@jsn.local", User.Role.SUBSCRIBER, "Carol", "Holder"),
 )
+# Carol starts with these cases claimed (Alice and Bob with none: claims are theirs to make), so the back office's
+# claims list, control room, "Release all claims" and reassignment have live claims to work on.
+DEMO_HOLDER = "carol@jsn.local"
+DEMO_HELD_CLAIMS = 4
 STAFF_GROUP = "Staff"
 # The back office's models: the demo staff user may work with all of them in the admin.
 STAFF_APP_LABELS = ("accounts", "cases", "claims", "billing", "leads", "backoffice", "django_celery_beat")
@@ -365,7 +370,10 @@ def demo_cases(*, today: date) -> list[tuple[Case, list[Contact], list[Document]
 
 
 class Command(BaseCommand):
-    help = "Create demo accounts (staff@jsn.local, alice@jsn.local, bob@jsn.local) and ~300 demo cases. Idempotent."
+    help = (
+        "Create demo accounts (staff@jsn.local, alice@jsn.local, bob@jsn.local, carol@jsn.local with a few claims)"
+        " and ~300 demo cases. Idempotent."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--force", action="store_true", help="Run even when DEBUG and DEMO_MODE are off")
@@ -393,12 +401,16 @@ class Command(BaseCommand):
         # PLZ subscribers and sample lead PDFs; the worker's every-minute job e-mails what is due.
         call_command("seed_leads_demo", no_send=True, stdout=self.stdout)
         self._seed_history()
+        self._seed_held_claims()
 
     def _seed_users(self) -> int:
         created = 0
         group, _ = Group.objects.get_or_create(name=STAFF_GROUP)
         # Re-granted on every run: apps migrated after the first seed bring new permissions.
         group.permissions.add(*Permission.objects.filter(content_type__app_label__in=STAFF_APP_LABELS))
+        # Stripe's objects (dj-stripe's lists) to look at; syncing or cancelling at Stripe stays with a superuser.
+        stripe_views = Permission.objects.filter(content_type__app_label="djstripe", codename__startswith="view_")
+        group.permissions.add(*stripe_views)
         for email, role, first_name, last_name in DEMO_USERS:
             user = User.objects.filter(email=email).first()
             if user is None:
@@ -429,6 +441,29 @@ class Command(BaseCommand):
         history = demo_history_seed(users=users, cases=cases, failing=failing)
         if history.claims:
             self.stdout.write(f"Dashboard history: {history.claims} past claims, {history.invoices} invoices billed.")
+
+    def _seed_held_claims(self) -> None:
+        """Carol's claims on the best-scored free demo cases, through the claim service (frozen prices, audit
+        events, the claim e-mail). Once: nothing when she has ever held a claim, so releasing them in the demo sticks
+        across restarts."""
+        from claims.models import Claim
+        from claims.services import ClaimError, Outcome, claim_cases
+
+        holder = User.objects.filter(email=DEMO_HOLDER).first()
+        if holder is None or Claim.objects.filter(user=holder).exists():
+            return
+        free = Case.objects.filter(source=DEMO_SOURCE, assigned_to__isnull=True, status=Case.Status.OPEN).exclude(
+            stage__in=[Case.Stage.SOLD, Case.Stage.WITHDRAWN]
+        )
+        case_ids = list(free.order_by("-score", "pk").values_list("pk", flat=True)[:DEMO_HELD_CLAIMS])
+        try:
+            result = claim_cases(user=holder, case_ids=case_ids)
+        except ClaimError as exc:  # e.g. Stripe connected and Carol has no card: the demo goes on without
+            self.stdout.write(f"{DEMO_HOLDER} claimed nothing: {exc.message}")
+            return
+        held = [o.case_id for o in result.outcomes if o.outcome == Outcome.CLAIMED]
+        if held:
+            self.stdout.write(f"{DEMO_HOLDER} holds {len(held)} claimed case(s): " + ", ".join(f"#{i}" for i in held))
 
     def _seed_document_files(self) -> int:
         """Real PDFs (a notice of default, a lis pendens) for every demo case that has no stored file yet."""
