@@ -444,7 +444,7 @@ class Command(BaseCommand):
 
     def _seed_held_claims(self) -> None:
         """Carol's claims on the best-scored free demo cases, through the claim service (frozen prices, audit
-        events, the claim e-mail). Once: nothing when she has ever held a claim, so releasing them in the demo sticks
+        events). Once: nothing when she has ever held a claim, so releasing them in the demo sticks
         across restarts."""
         from claims.models import Claim
         from claims.services import ClaimError, Outcome, claim_cases
