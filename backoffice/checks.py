@@ -12,18 +12,22 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.http.request import validate_host
 
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 
 
 def _parts(url: str) -> tuple[str, str] | None:
+    """(scheme, host as ALLOWED_HOSTS spells it) of a base address, or None when `url` is not one."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
         return None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None:
         return None
-    return parts.scheme, parts.hostname
+    if parts.path or parts.query or parts.fragment or url.endswith(("?", "#")):
+        return None
+    host = parts.hostname.rstrip(".")  # a fully qualified name's final dot; Django's host check drops it too
+    return parts.scheme, f"[{host}]" if ":" in host else host  # an IPv6 address in brackets, as in ALLOWED_HOSTS
 
 
 @register(Tags.urls)

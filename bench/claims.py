@@ -258,6 +258,8 @@ def main() -> int:
             for key, name, op in targets:
                 cases = api_cases if key == "api" else None
                 limit = budget(cases) if cases else harness.MAX_OPERATIONS
+                if limit == 0:
+                    continue  # this target's cases are used up (noted after the round that used them)
                 run = harness.run_concurrent(
                     name, op, meter=meter, duration=harness.DURATION / harness.ROUNDS, max_operations=limit
                 )

@@ -251,7 +251,9 @@ class LoadResult:
 
 
 def merge_rounds(parts: Sequence[LoadResult]) -> LoadResult:
-    """One result from several interleaved rounds of the same target: total rate, pooled percentiles."""
+    """One result from several interleaved rounds of the same target: total rate, pooled percentiles. Rounds that
+    measured nothing (their operation budget was spent in the warm-up) are left out."""
+    parts = [p for p in parts if p.operations] or list(parts[:1])
     lat = sorted(x for p in parts for x in p.latencies)
     seconds = sum(p.seconds for p in parts)
     ops = len(lat)
@@ -350,7 +352,7 @@ def run_concurrent(
     for t in threads:
         t.join(timeout=duration + warmup + 60)
     after = meter.snapshot()
-    elapsed = max(last_finish) - t_measure
+    elapsed = max(0.0, max(last_finish) - t_measure)  # 0 when nothing finished in the window (budget spent)
     all_lat = sorted(x for per in latencies for x in per)
     ops = len(all_lat)
     return LoadResult(

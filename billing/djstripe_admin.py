@@ -9,11 +9,12 @@ dj-stripe 2.11's `ConfirmCustomAction`, which its "Re-Sync Selected Instances", 
 - lets a Stripe error (an unknown object, no answer) escape as a 500.
 
 This view is mounted at the same path before admin.site.urls (jsn/urls.py), so dj-stripe's own links and forms
-land here. What it adds in front of dj-stripe's view: a GET goes back to the list with a message; the model must be
-one of dj-stripe's with an admin, the action one that admin offers, and the user needs the admin's change
-permission (every action here writes: it overwrites the local mirror or cancels in Stripe); a malformed selection
-is refused with a message, as is any action while Stripe is not connected (dj-stripe's "Sync All" reported
-success then); a Stripe error becomes an error message on the list. The work itself stays dj-stripe's.
+land here; the list pages offer the actions only to users with the change permission
+(`actions_require_change_permission`). What it adds in front of dj-stripe's view: a GET goes back to the list with
+a message; the model must be one of dj-stripe's with an admin, the action one that admin offers, and the user needs
+the admin's change permission (every action here writes: it overwrites the local mirror or cancels in Stripe); a
+malformed selection is refused with a message, as is any action while Stripe is not connected (dj-stripe's "Sync
+All" reported success then); a Stripe error becomes an error message on the list. The work itself stays dj-stripe's.
 """
 
 from typing import Any
@@ -47,6 +48,21 @@ NOT_CONNECTED = "Stripe is not connected (no API key for this mode): nothing was
 BAD_SELECTION = "The selection was not a list of object ids; nothing was changed."
 
 
+def actions_require_change_permission() -> None:
+    """dj-stripe's actions offered only to users with the model's change permission (Django's
+    `allowed_permissions`), so staff who may only look are not shown buttons the confirmation then refuses. Called
+    once the admin site is filled (jsn/urls.py); the functions are shared by every dj-stripe admin."""
+    for model in apps.get_app_config("djstripe").get_models():
+        try:
+            model_admin = admin.site.get_model_admin(model)
+        except NotRegistered:
+            continue
+        for name in ACTIONS:
+            function = getattr(type(model_admin), name, None)
+            if callable(function) and not hasattr(function, "allowed_permissions"):
+                function.allowed_permissions = ("change",)
+
+
 def changelist_url(model: type[models.Model]) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
 
@@ -57,10 +73,12 @@ class SafeConfirmCustomAction(ConfirmCustomAction):
         # the shared URL name to, and means nothing.
         model, model_admin = self._model_and_admin(kwargs.get("model_name", ""))
         action = kwargs.get("action_name", "")
-        if action not in ACTIONS or action not in model_admin.get_actions(request):
+        if action not in ACTIONS:
             raise Http404("This action is not offered for this model.")
         if not model_admin.has_change_permission(request):
             raise PermissionDenied
+        if action not in model_admin.get_actions(request):
+            raise Http404("This action is not offered for this model.")
         if request.method != "POST":
             messages.info(request, GET_MESSAGE)
             return HttpResponseRedirect(changelist_url(model))

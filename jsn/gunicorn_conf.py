@@ -7,16 +7,18 @@ the path, so its loggers get the same redacting filter as Django's (settings.LOG
 
 import os
 
-# The address make run, make web and docker-compose's web listen on unless BIND says otherwise.
+# The address make run and make web listen on unless BIND says otherwise (docker-compose's web binds 0.0.0.0:8000).
 BIND_DEFAULT = "127.0.0.1:8000"
 
 
 def site_url_for_bind(bind: str) -> str:
     """The base URL a browser on this machine reaches a server bound to `bind` at (settings.SITE_URL's default, so
-    e-mail links follow `BIND=127.0.0.1:8765 make run`). A wildcard host becomes 127.0.0.1; a Unix socket, or
-    anything without a port, gives the default's URL. Production sets SITE_URL to its public address."""
-    host, _, port = bind.strip().rpartition(":")
-    if bind.startswith(("unix:", "fd://")) or not host or not port.isdigit():
+    e-mail links follow `BIND=127.0.0.1:8765 make run`). Of a list (`a:1,b:2`, as gunicorn takes) the first address;
+    `tcp://` is dropped; a wildcard host becomes 127.0.0.1; a Unix socket, a file descriptor or anything else that is
+    not host:port gives the default's URL. Production sets SITE_URL to its public address."""
+    first = bind.split(",")[0].strip().removeprefix("tcp://")
+    host, _, port = first.rpartition(":")
+    if not port.isdigit() or not host or "/" in host or host.startswith(("unix:", "fd:")):
         host, _, port = BIND_DEFAULT.rpartition(":")
     if host in ("0.0.0.0", "[::]", "::"):  # noqa: S104 - recognising a wildcard bind, not binding one
         host = "127.0.0.1"

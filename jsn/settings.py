@@ -25,8 +25,10 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # No trailing slash: links are SITE_URL + a path. The default follows BIND (make run on another port).
-SITE_URL = env.str(
-    "SITE_URL", default=_gunicorn_conf.site_url_for_bind(os.environ.get("BIND") or _gunicorn_conf.BIND_DEFAULT)
+# Empty counts as unset, as for BIND.
+SITE_URL = (
+    env.str("SITE_URL", default="")
+    or _gunicorn_conf.site_url_for_bind(os.environ.get("BIND") or _gunicorn_conf.BIND_DEFAULT)
 ).rstrip("/")
 
 INSTALLED_APPS = [

@@ -33,8 +33,8 @@ def _production_env(**extra: str) -> dict[str, str]:
         SITE_URL="https://jsn.example.com",
         SECURE_SSL_REDIRECT="1",
         DATABASE_URL="sqlite:////tmp/jsn-check-deploy.sqlite3",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -52,9 +52,8 @@ def test_check_deploy_passes_with_production_settings():
 
 
 def test_check_deploy_warns_when_site_url_is_left_at_the_local_default():
-    env = _production_env()
-    env.pop("SITE_URL")
-    env.pop("BIND", None)
+    # Empty is unset, and outweighs a SITE_URL or BIND in a developer's .env (read only for unset variables).
+    env = _production_env(SITE_URL="", BIND="")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,

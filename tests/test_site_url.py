@@ -22,7 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
         ("localhost:9000", "http://localhost:9000"),
         ("0.0.0.0:8080", "http://127.0.0.1:8080"),
         ("[::]:8080", "http://127.0.0.1:8080"),
+        ("[::1]:8000", "http://[::1]:8000"),
+        ("tcp://0.0.0.0:9000", "http://127.0.0.1:9000"),
+        ("127.0.0.1:8001,0.0.0.0:9000", "http://127.0.0.1:8001"),
         ("unix:/run/jsn.sock", "http://127.0.0.1:8000"),
+        ("fd://3", "http://127.0.0.1:8000"),
         ("8000", "http://127.0.0.1:8000"),
         ("", "http://127.0.0.1:8000"),
     ],
@@ -31,19 +35,37 @@ def test_the_default_site_url_is_where_a_browser_here_reaches_the_bind_address(b
     assert site_url_for_bind(bind) == url
 
 
-def test_make_run_on_another_port_sends_links_to_that_port():
-    env = {k: v for k, v in os.environ.items() if k != "SITE_URL"} | {"BIND": "127.0.0.1:8765"}
+def _settings_site_url(**env_vars: str) -> str:
+    env = os.environ | env_vars
     code = "from django.conf import settings; print(settings.SITE_URL)"
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8765"
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_make_run_on_another_port_sends_links_to_that_port():
+    # SITE_URL empty is unset (and outweighs a SITE_URL in a developer's .env, which only fills unset variables).
+    assert _settings_site_url(SITE_URL="", BIND="127.0.0.1:8765") == "http://127.0.0.1:8765"
+
+
+def test_a_configured_site_url_wins_and_loses_its_trailing_slash():
+    assert _settings_site_url(SITE_URL="https://jsn.example.com/", BIND="127.0.0.1:8765") == "https://jsn.example.com"
 
 
 @pytest.mark.parametrize(
     "url",
-    ["jsn.example.com", "ftp://jsn.example.com", "https://", "https://jsn.example.com/app", "https://x:port"],
+    [
+        "",
+        "jsn.example.com",
+        "ftp://jsn.example.com",
+        "https://",
+        "https://jsn.example.com/app",
+        "https://x:port",
+        "https://jsn.example.com?",
+        "https://user:secret@jsn.example.com",
+    ],
 )
 def test_a_malformed_site_url_is_a_check_error(url):
     with override_settings(SITE_URL=url):
@@ -67,6 +89,10 @@ def test_a_base_address_passes(url):
         ("http://localhost:8000", ["localhost"], ["jsn.W001"]),
         ("https://jsn.example.org", ["jsn.example.com"], ["jsn.W002"]),
         ("http://jsn.example.com", ["jsn.example.com"], ["jsn.W003"]),
+        ("https://jsn.example.com.", ["jsn.example.com"], []),
+        ("https://[2001:db8::1]", ["[2001:db8::1]"], []),
+        ("https://[2001:db8::1]", ["jsn.example.com"], ["jsn.W002"]),
+        ("http://[::1]:8000", ["[::1]"], ["jsn.W001"]),
     ],
 )
 def test_deploy_checks_warn_about_links_nobody_can_follow(url, allowed, ids):

@@ -180,7 +180,31 @@ def test_demo_staff_finds_live_claims_and_stripe_lists_in_the_admin(demo_mode, c
 
     response = client.get(reverse("admin:claims_claim_changelist"), {"status__exact": "active"})
     assert response.status_code == 200
-    assert response.content.decode().count("carol@jsn.local") >= DEMO_HELD_CLAIMS
-    assert client.get(reverse("admin:djstripe_customer_changelist")).status_code == 200
-    # Looking only: dj-stripe's sync and cancel actions need a change permission the demo staff does not have.
-    assert not User.objects.get(email="staff@jsn.local").has_perm("djstripe.change_customer")
+    assert response.context["cl"].result_count == DEMO_HELD_CLAIMS
+    assert {claim.user.email for claim in response.context["cl"].result_list} == {"carol@jsn.local"}
+    # Looking only: dj-stripe's list without its sync actions, and their confirmation refused.
+    stripe_list = client.get(reverse("admin:djstripe_customer_changelist"))
+    assert stripe_list.status_code == 200
+    assert "_sync_all_instances" not in stripe_list.content.decode()
+    sync_all = client.post("/admin/djstripe/customer/action/_sync_all_instances/customer/")
+    assert sync_all.status_code == 403
+
+
+@pytest.mark.django_db
+def test_when_the_holder_may_not_claim_the_seed_says_so_and_goes_on(demo_mode, monkeypatch, capsys):
+    from cases.management.commands import seed_demo
+
+    real = seed_demo.Command._seed_users
+
+    def users_with_carol_on_old_terms(self) -> int:
+        created = real(self)
+        User.objects.filter(email="carol@jsn.local").update(terms_version="2000-01")
+        return created
+
+    monkeypatch.setattr(seed_demo.Command, "_seed_users", users_with_carol_on_old_terms)
+    call_command("seed_demo")
+
+    out = capsys.readouterr().out
+    assert "carol@jsn.local claimed nothing:" in out
+    assert not Claim.objects.filter(user__email="carol@jsn.local").exists()
+    assert Case.objects.filter(source="demo").count() >= 250  # the rest of the demo is there

@@ -97,13 +97,30 @@ def test_staff_who_may_only_view_customers_cannot_run_an_action(client, fake_str
     viewer = UserFactory(email="support@example.com", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_customer", content_type__app_label="djstripe"))
     client.force_login(viewer)
-    assert client.get(CHANGELIST).status_code == 200  # they can see the list
+    listing = client.get(CHANGELIST)
+    assert listing.status_code == 200  # they can see the list, without actions they may not run
+    assert "action_form" not in listing.context or not listing.context["action_form"]
+    assert "_resync_instances" not in listing.content.decode()
+    assert "_sync_all_instances" not in listing.content.decode()
 
     for method in ("get", "post"):
         assert getattr(client, method)(RESYNC, {"_selected_action": [mirrored.pk]}).status_code == 403
 
     assert Customer.objects.get(pk=mirrored.pk).email != "changed-in-stripe@example.com"
     assert not fake_stripe.requests("GET", f"/v1/customers/{mirrored.id}")
+
+
+def test_staff_who_may_change_customers_are_offered_the_actions(client, fake_stripe, mirrored):
+    editor = UserFactory(email="billing-desk@example.com", is_staff=True)
+    perms = Permission.objects.filter(
+        codename__in=["view_customer", "change_customer"], content_type__app_label="djstripe"
+    )
+    editor.user_permissions.add(*perms)
+    client.force_login(editor)
+
+    page = client.get(CHANGELIST).content.decode()
+
+    assert 'value="_resync_instances"' in page and 'value="_sync_all_instances"' in page
 
 
 def test_a_stripe_error_is_a_message_on_the_list_not_a_500(superuser_client, fake_stripe, mirrored):
