@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, OrderBy, Prefetch, QuerySet
 
 from accounts.models import User
 from cases.filters import CaseFilters
@@ -71,7 +71,15 @@ def case_list_for(*, user: User, filters: CaseFilters) -> QuerySet[Case]:
         qs = qs.filter(assigned_to__isnull=False)
     elif filters.claimed == "mine":
         qs = owned_cases(qs, user=user)
-    return qs.order_by(filters.sort or "-score", "id")
+    return qs.order_by(_ORM_ORDER.get(filters.sort or "-score", filters.sort or "-score"), "id")
+
+
+# Cases without an auction date come last in either direction of the auction sort ("soonest first" means the
+# soonest auction; PostgreSQL and SQLite disagree on where NULLs go by default).
+_ORM_ORDER: dict[str, OrderBy] = {
+    "auction_date": F("auction_date").asc(nulls_last=True),
+    "-auction_date": F("auction_date").desc(nulls_last=True),
+}
 
 
 def case_detail_for(*, user: User, case_id: int) -> Case:
@@ -86,8 +94,8 @@ def case_detail_for(*, user: User, case_id: int) -> Case:
 _ORDER_BY = {
     "-score": "score DESC, id ASC",
     "score": "score ASC, id ASC",
-    "auction_date": "auction_date ASC, id ASC",
-    "-auction_date": "auction_date DESC, id ASC",
+    "auction_date": "auction_date ASC NULLS LAST, id ASC",
+    "-auction_date": "auction_date DESC NULLS LAST, id ASC",
     "-filing_date": "filing_date DESC, id ASC",
 }
 

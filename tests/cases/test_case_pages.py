@@ -59,3 +59,32 @@ def test_case_list_page_query_count_is_constant(client, subscriber, django_asser
     # 1: session; 2: user; 3: count; 4: page of cases; 5: the header's "My claims (N)" counter.
     with django_assert_num_queries(5):
         assert client.get("/cases/").status_code == 200
+
+
+def test_a_filter_that_matches_nothing_says_so(client, subscriber):
+    CaseFactory(state="FL")
+    client.force_login(subscriber)
+
+    for url in ("/cases/?claimed=mine", "/cases/?state=TX"):
+        body = client.get(url).content.decode()
+        assert "0 cases found" in body, url
+        assert "No cases match these filters." in body, url
+        assert "Page 1 of" not in body
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"), [("auction_date", ["soon", "later", "none"]), ("-auction_date", ["later", "soon", "none"])]
+)
+def test_the_auction_sort_puts_cases_without_an_auction_last(client, subscriber, sort, expected):
+    today = timezone.localdate()
+    cases = {
+        "none": CaseFactory(auction_date=None, score=99),
+        "later": CaseFactory(auction_date=today + timezone.timedelta(days=30), score=10),
+        "soon": CaseFactory(auction_date=today + timezone.timedelta(days=3), score=50),
+    }
+    client.force_login(subscriber)
+
+    body = client.get(f"/cases/?sort={sort}").content.decode()
+
+    positions = {name: body.index(f'data-case-id="{case.pk}"') for name, case in cases.items()}
+    assert sorted(positions, key=positions.get) == expected
