@@ -35,3 +35,25 @@ class PrivateNoStoreMiddleware:
         if personal and not response.has_header("Cache-Control"):
             response["Cache-Control"] = "private, no-store"
         return response
+
+
+class MethodNotAllowedPageMiddleware:
+    """A page, not Django's empty body, when a person opens a form's target in the address bar (405).
+
+    `require_POST` and class-based views answer a GET on a POST-only address with 405 and nothing else, which a
+    browser shows as its own "This page isn't working". The API keeps DRF's JSON answer.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if response.status_code != 405 or request.path_info.startswith("/api/") or getattr(response, "content", b""):
+            return response
+        from django.shortcuts import render
+
+        page = render(request, "405.html", {"allowed": response.get("Allow", "")}, status=405)
+        if response.has_header("Allow"):
+            page["Allow"] = response["Allow"]
+        return page
