@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Inside the header middlewares above, so its page gets the same CSP, frame and cache headers as any other.
     "jsn.middleware.MethodNotAllowedPageMiddleware",
+    "jsn.middleware.AdminSelectionMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during authentication into a response.
     "axes.middleware.AxesMiddleware",
 ]
