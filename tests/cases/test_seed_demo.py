@@ -13,6 +13,7 @@ from cases.management.commands.seed_demo import DEMO_HELD_CLAIMS, DEMO_PASSWORD,
 from cases.models import Case, Contact, Document
 from claims.models import Claim, ClaimEvent
 from claims.services import claims_release_all_for_user
+from leads.management.commands.seed_leads_demo import AGENTS
 
 DEMO_EMAILS = ["alice@jsn.local", "bob@jsn.local", "carol@jsn.local", "staff@jsn.local"]
 
@@ -40,7 +41,7 @@ def test_seed_creates_accounts_and_realistic_cases_quickly(demo_mode, capsys):
 
     out = capsys.readouterr().out
     assert "DEMO ONLY" in out
-    for email in DEMO_EMAILS:
+    for email in DEMO_EMAILS + [agent for agent, _ in AGENTS]:  # every demo login is printed, the agents' too
         assert email in out
     assert f"password: {DEMO_PASSWORD}" in out
 

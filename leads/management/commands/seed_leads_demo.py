@@ -55,7 +55,7 @@ class Command(BaseCommand):
         sent = 0 if no_send else deliveries_send_due().sent
         self.stdout.write(
             self.style.SUCCESS(
-                f"Leads demo: {len(AGENTS)} agents (password {DEMO_PASSWORD}), "
-                f"{created} new leads, {sent} e-mails sent."
+                f"Leads demo: {len(AGENTS)} agents ({', '.join(email for email, _ in AGENTS)}; password "
+                f"{DEMO_PASSWORD}), {created} new leads, {sent} e-mails sent."
             )
         )
