@@ -4,6 +4,7 @@ card (Stripe Checkout, setup mode) and the Stripe Billing Portal."""
 import logging
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -27,15 +28,18 @@ CARD_PENDING = "Thanks — your card is saved as soon as Stripe confirms it (usu
 @never_cache
 def billing_overview(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.invoice_list_for(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    pricing = selectors.active_pricing_config()
     context = {
         "page": page,
         "invoices": page.object_list,
         "month_totals": sorted(selectors.month_totals_for(user=request.user).items()),
         "preview": selectors.tomorrow_charge_for(user=request.user),
-        "pricing": selectors.active_pricing_config(),
+        "pricing": pricing,
         "stripe_enabled": stripe_gateway.is_enabled(),
         "has_card": stripe_gateway.is_enabled() and stripe_gateway.customer_has_payment_method(user=request.user),
         "gate": selectors.payment_gate_for(user=request.user),
+        # Zero, when nothing is billed yet, in the currency prices are in (never a bare "0.00").
+        "currency": pricing.currency if pricing else settings.DEFAULT_CURRENCY,
     }
     if request.GET.get("card") == "added":
         messages.info(request, CARD_PENDING)

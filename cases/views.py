@@ -6,7 +6,7 @@ from django.urls import reverse
 from billing.selectors import pricing_quote_for
 from cases import selectors
 from cases.filters import parse_case_filters
-from cases.models import Case
+from cases.models import Case, Contact
 from cases.presenters import case_for_viewer, cases_for_viewer, dollars
 
 PAGE_SIZE = 25
@@ -39,6 +39,8 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         raise Http404("No such case.") from None
     data = case_for_viewer(case, viewer=request.user, detail=True)
     can_claim = not data["is_claimed"] and data["is_claimable"]
+    for contact in data.get("contacts") or []:  # "Co-owner", not the stored "co_owner"
+        contact["relation_display"] = Contact.Relation(contact["relation"]).label
     context = {
         "case": data,
         "can_claim": can_claim,

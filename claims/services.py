@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 MAX_CASE_IDS = 250  # one request never asks for more than the highest claim limit
 CLAIM_WAIT_MS = 1000  # how long a claim waits for locked rows before "busy": answers stay within 2 s (C4)
 
-LIMIT_REACHED = "You have reached your claim limit of {limit} cases. Release a case to claim another."
+LIMIT_REACHED = "You have reached your claim limit of {limit}. Release a case to claim another."
 ALREADY_CLAIMED = "Another subscriber has already claimed this case."
 ALREADY_YOURS = "You already own this case."
 NOT_FOUND = "No such case."
@@ -57,7 +57,7 @@ CONFLICT = "The case was claimed at the same moment by someone else."
 STAFF_ONLY = "Only staff can do this."
 CLAIM_NOT_ACTIVE = "This claim is no longer active."
 SAME_OWNER = "The claim already belongs to {email}."
-TARGET_LIMIT = "{email} has reached their claim limit of {limit} cases."
+TARGET_LIMIT = "{email} has reached their claim limit of {limit}."
 TARGET_INACTIVE = "{email} is not an active account."
 OWNER_RELEASE_REASON = "Released by the owner"
 EXPIRED_REASON = "Expired"

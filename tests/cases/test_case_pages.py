@@ -88,3 +88,24 @@ def test_the_auction_sort_puts_cases_without_an_auction_last(client, subscriber,
 
     positions = {name: body.index(f'data-case-id="{case.pk}"') for name, case in cases.items()}
     assert sorted(positions, key=positions.get) == expected
+
+
+def test_a_sold_case_does_not_invite_a_claim_that_cannot_happen(client, subscriber, make_case):
+    case = make_case(stage="sold")
+    DocumentFactory(case=case)
+    client.force_login(subscriber)
+
+    body = client.get(f"/cases/{case.pk}/").content.decode()
+
+    assert "This case can no longer be claimed, so they stay hidden." in body
+    assert "Claim to unlock" not in body and "Claim this case to unlock" not in body
+
+
+def test_the_owner_sees_contact_roles_in_words(client, subscriber):
+    case = CaseFactory(assigned_to=subscriber, assigned_at=timezone.now())
+    ContactFactory(case=case, relation="co_owner")
+    client.force_login(subscriber)
+
+    body = client.get(f"/cases/{case.pk}/").content.decode()
+
+    assert "(Co-owner)" in body and "co_owner" not in body

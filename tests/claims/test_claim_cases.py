@@ -76,7 +76,7 @@ def test_limit_message_names_the_limit(subscriber):
     services.claim_cases(user=subscriber, case_ids=[a.pk])
     result = services.claim_cases(user=subscriber, case_ids=[b.pk])
     assert result.outcomes[0].outcome == Outcome.LIMIT_REACHED
-    assert result.outcomes[0].detail == "You have reached your claim limit of 1 cases. Release a case to claim another."
+    assert result.outcomes[0].detail == "You have reached your claim limit of 1. Release a case to claim another."
     assert not Claim.objects.filter(case=b).exists()
 
 
@@ -179,7 +179,7 @@ def test_reassign_respects_the_new_owners_limit(subscriber, other_subscriber, st
     with pytest.raises(services.ClaimError) as exc:
         services.claim_reassign(actor=staff_user, claim=claim, to_user=other_subscriber, reason="x")
     assert exc.value.code == "limit_reached"
-    assert exc.value.message == "other@example.com has reached their claim limit of 1 cases."
+    assert exc.value.message == "other@example.com has reached their claim limit of 1."
     b.refresh_from_db()
     assert b.assigned_to == subscriber and not ClaimEvent.objects.filter(action="reassigned").exists()
 

@@ -88,7 +88,7 @@ def test_reassign_refused_over_the_new_owners_limit_is_reported(admin_client_, s
         },
         follow=True,
     )
-    assert "has reached their claim limit of 1 cases" in response.content.decode()
+    assert "has reached their claim limit of 1" in response.content.decode()
     assert Claim.objects.get(case=b, status="active").user == subscriber
 
 
@@ -273,7 +273,7 @@ def test_reassign_form_offers_a_search_not_a_list_of_every_user(admin_client_, s
         (lambda owner: owner.pk, "The claim already belongs to sub@example.com."),
         (
             lambda owner: UserFactory(email="full@example.com", claim_limit=1).pk,
-            "full@example.com has reached their claim limit of 1 cases.",
+            "full@example.com has reached their claim limit of 1.",
         ),
     ],
     ids=["inactive", "no-such-id", "huge-id", "not-an-id", "same-owner", "at-limit"],

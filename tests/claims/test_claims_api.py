@@ -52,7 +52,7 @@ def test_single_claim_limit_reached(client_for, subscriber):
     assert response.status_code == 409
     assert response.json() == {
         "code": "limit_reached",
-        "detail": "You have reached your claim limit of 1 cases. Release a case to claim another.",
+        "detail": "You have reached your claim limit of 1. Release a case to claim another.",
         "claim_limit": 1,
         "active_claims": 1,
     }

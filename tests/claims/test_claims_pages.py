@@ -59,7 +59,7 @@ def test_limit_message_on_the_page(logged_in, subscriber):
     subscriber.save()
     a, b = CaseFactory.create_batch(2)
     response = logged_in.post("/claims/claim/", {"case_ids": [a.pk, b.pk]}, HTTP_HX_REQUEST="true")
-    assert "You have reached your claim limit of 1 cases. Release a case to claim another." in response.content.decode()
+    assert "You have reached your claim limit of 1. Release a case to claim another." in response.content.decode()
 
 
 def test_release_without_htmx_redirects_back_with_messages(logged_in, subscriber):
@@ -124,3 +124,30 @@ def test_case_list_has_checkboxes_and_claim_release_buttons(logged_in, subscribe
     assert 'hx-trigger="claimsChanged from:body"' in html
     # filters still work alongside
     assert logged_in.get("/cases/?claimed=mine").content.decode().count('name="case_ids"') == 1
+
+
+def test_my_claims_explains_holding_more_than_a_lowered_limit(logged_in, subscriber):
+    cases = [CaseFactory() for _ in range(3)]
+    services.claim_cases(user=subscriber, case_ids=[c.pk for c in cases])
+    type(subscriber).objects.filter(pk=subscriber.pk).update(claim_limit=1)
+
+    body = logged_in.get("/claims/").content.decode()
+
+    assert "You hold <strong>3</strong> of 1 case" in body
+    assert "more than your limit, which was lowered: you keep these" in body
+
+
+def test_the_billing_page_shows_zero_in_the_pricing_currency(logged_in, settings):
+    settings.DEFAULT_CURRENCY = "usd"
+
+    body = logged_in.get("/billing/").content.decode()
+
+    assert body.count("0.00 USD") >= 2  # this month so far, tomorrow's charge
+    assert '<span class="num">0.00</span>' not in body
+
+
+def test_the_terms_page_states_when_they_were_accepted_without_a_double_stop(logged_in, subscriber):
+    body = logged_in.get("/me/terms/").content.decode()
+
+    assert f"You accepted version {subscriber.terms_version} on " in body
+    assert " UTC.</p>" in body and "..</p>" not in body
