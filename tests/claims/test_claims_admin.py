@@ -70,6 +70,22 @@ def test_reassign_action_shows_a_form_then_reassigns_with_reason(admin_client_, 
     assert (event.from_user, event.to_user, event.reason) == (subscriber, other_subscriber, "Territory change")
 
 
+def test_reassign_without_a_new_owner_is_a_form_error_the_browser_lets_through(admin_client_, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+    data = {"action": "reassign_claims", ACTION_CHECKBOX_NAME: [claim.pk], "apply": "Reassign", "reason": "x"}
+
+    response = admin_client_.post("/admin/claims/claim/", data)
+
+    body = response.content.decode()
+    # The owner's select sits behind a search box, where a browser's own "required" bubble cannot show: the form
+    # leaves validation to the server, which answers with the form and its error.
+    assert re.search(r"<form method=\"post\" novalidate>", body)
+    assert response.status_code == 200 and "This field is required." in body
+    assert Claim.objects.get().user == subscriber
+
+
 def test_reassign_refused_over_the_new_owners_limit_is_reported(admin_client_, subscriber, other_subscriber):
     other_subscriber.claim_limit = 1
     other_subscriber.save()
