@@ -4,7 +4,6 @@ from datetime import date
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,14 +21,14 @@ from jsn.lib.api import (
     filter_parameters,
     parse_filters,
 )
-from jsn.lib.pagination import PageWithoutCount, page_serializer
+from jsn.lib.pagination import CountedPagination, PageWithoutCount, page_serializer
 from jsn.lib.schema import error_responses
 
 ERR_NOT_FOUND = "No such invoice."
 ERR_REASON = 'Send {"reason": "…"}: why the invoice is paid, at most 500 characters. It goes into the audit trail.'
 
 
-class InvoicePagination(PageNumberPagination):
+class InvoicePagination(CountedPagination):
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100
@@ -88,8 +87,8 @@ class InvoiceListApi(APIView):
             OpenApiParameter("page", int, required=False),
             OpenApiParameter("page_size", int, required=False, description="At most 100."),
         ],
-        # 404: a page past the end (DRF's page-number pagination).
-        responses={200: InvoicePageOutputSerializer, **error_responses(404)},
+        # 400: a page that is not a whole number ≥ 1; 404: a page past the end (DRF's page-number pagination).
+        responses={200: InvoicePageOutputSerializer, **error_responses(400, 404)},
         operation_id="billing_invoices_list",
     )
     def get(self, request: Request) -> Response:

@@ -5,7 +5,6 @@ from typing import Any
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,7 +24,7 @@ from jsn.lib.api import (
     filter_parameters,
     parse_filters,
 )
-from jsn.lib.pagination import PageWithoutCount, page_serializer
+from jsn.lib.pagination import CountedPagination, PageWithoutCount, page_serializer
 from jsn.lib.schema import error_responses
 
 PG_BIGINT_MAX = BIGINT_MAX
@@ -304,7 +303,7 @@ class CaseReleaseApi(APIView):
         return Response(self.OutputSerializer(vars(outcome)).data)
 
 
-class ClaimPagination(PageNumberPagination):
+class ClaimPagination(CountedPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 250

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from django.db.models import QuerySet
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -72,3 +73,20 @@ class PageWithoutCount:
         else:
             previous_url = replace_query_param(url, self.page_query_param, self.page - 1)
         return Response({"next": next_url, "previous": previous_url, "results": results})
+
+
+class CountedPagination(PageNumberPagination):
+    """DRF's page-number pagination (with a count) whose `page` is checked as PageWithoutCount checks it: a page
+    that is not a whole number ≥ 1 is a 400 `invalid`, as on the case list, not DRF's 404 "Invalid page.". A page
+    past the end stays a 404."""
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any] | None:
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and raw not in self.last_page_strings:
+            try:
+                number = int(raw)
+            except ValueError:
+                raise ApiError(400, "invalid", f"{self.page_query_param} must be a whole number.") from None
+            if number < 1:
+                raise ApiError(400, "invalid", f"{self.page_query_param} must be 1 or more.")
+        return super().paginate_queryset(queryset, request, view)
