@@ -188,7 +188,12 @@ def job_finished(
         return
     status = _FINAL.get(state, JobRun.Status.FAILURE)
     fields: dict[str, Any] = {"status": status, "finished_at": timezone.now()}
-    if status == JobRun.Status.SUCCESS:
+    reported = retval.get("error") if status == JobRun.Status.SUCCESS and isinstance(retval, dict) else None
+    if reported:
+        # A job that records its failure instead of raising it (the Dialfire import: the next run retries) still
+        # failed: the job list and the dashboard say so, beside the integration's own failure count.
+        fields.update(status=JobRun.Status.FAILURE, result=_summary(retval), error=str(reported)[:2000])
+    elif status == JobRun.Status.SUCCESS:
         fields["result"] = _summary(retval)
     else:
         fields["error"] = f"{type(retval).__name__}: {retval}"[:2000]
@@ -197,7 +202,7 @@ def job_finished(
         if run is None:
             return  # not a scheduled job (job_started records those only)
         JobRun.objects.filter(pk=run.pk).update(**fields)
-        if status == JobRun.Status.SUCCESS:
+        if fields["status"] == JobRun.Status.SUCCESS:
             job_runs_prune(job=run.job)
     except DatabaseError:
         logger.exception("Could not record the end of task %s", task_id)

@@ -20,6 +20,7 @@ from claims.tasks import expire_claims_task, notify_claim_events_task
 from jsn.celery import app as celery_app
 from jsn.lib.health import HEARTBEAT_CACHE_KEY
 from jsn.tasks import heartbeat_task
+from leads.tasks import import_dialfire_task
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -153,6 +154,17 @@ def test_a_failing_job_is_recorded_with_its_error(settings):
     assert (run.job, run.status) == ("flaky", "failure")
     assert run.error == "RuntimeError: Dialfire said 503"
     assert run.finished_at is not None
+
+
+def test_a_job_that_reports_its_failure_in_its_result_is_recorded_as_failed(settings):
+    # The Dialfire import records Dialfire's failures instead of raising them; unconfigured, it fails every run.
+    settings.DIALFIRE_BASE_URL = ""
+    import_dialfire_task.apply_async(headers={"periodic_task_name": "import-dialfire-leads"})
+
+    run = JobRun.objects.get()
+    assert (run.job, run.status) == ("import-dialfire-leads", "failure")
+    assert run.error and "not configured" in run.error
+    assert '"error":' in run.result  # what the job reported, kept beside the error
 
 
 def test_old_runs_are_pruned_but_run_now_audit_rows_stay(staff, settings):
