@@ -56,15 +56,19 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         if not raw or len(raw) > MAX_PLZ_PER_REQUEST:
             messages.error(request, f"Enter between 1 and {MAX_PLZ_PER_REQUEST} five-digit PLZs.")
             return redirect("leads_subscriptions")
-        added, refused = [], []
+        added, held, refused = [], [], []
         for plz in dict.fromkeys(raw):
             try:
-                services.subscription_request(user=user, plz=plz)
-                added.append(plz)
+                sub = services.subscription_request(user=user, plz=plz)
             except ValidationError:
                 refused.append(plz[:10])
+                continue
+            # An open subscription is returned as it is: one already active is not "awaiting payment" again.
+            (held if sub.status == PlzSubscription.Status.ACTIVE else added).append(plz)
         if added:
             messages.success(request, f"Requested: {', '.join(added)} — awaiting payment.")
+        if held:
+            messages.info(request, f"Already subscribed: {', '.join(held)} — nothing to pay now.")
         if refused:
             messages.error(request, f"Not a five-digit PLZ: {', '.join(refused)}")
         return redirect("leads_subscriptions")

@@ -41,6 +41,18 @@ def test_add_plz_creates_a_pending_subscription(client, subscriber):
     assert PlzSubscription.objects.filter(user=subscriber, plz="10115").count() == 1
 
 
+def test_asking_for_a_plz_already_held_says_so_instead_of_awaiting_payment(client, grant, subscriber):
+    grant("10115", user=subscriber)
+    client.force_login(subscriber)
+
+    response = client.post(reverse("leads_subscriptions"), {"plz": "10115 80331"}, follow=True)
+
+    page = response.content.decode()
+    assert "Already subscribed: 10115 — nothing to pay now." in page
+    assert "Requested: 80331 — awaiting payment." in page and "Requested: 10115" not in page
+    assert PlzSubscription.objects.get(user=subscriber, plz="10115").status == "active"
+
+
 def test_add_plz_requires_current_terms(client):
     user = UserFactory(terms_version="", terms_accepted_at=None)
     client.force_login(user)
