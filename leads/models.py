@@ -8,7 +8,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-PLZ_VALIDATOR = RegexValidator(r"^[0-9]{5}\Z", "A German postal code (PLZ) has exactly five digits.")
+# Five digits; none starts with 00 (the lowest German PLZ is 01001), as leads.plz reads them from PDFs.
+PLZ_VALIDATOR = RegexValidator(
+    r"^(?!00)[0-9]{5}\Z", "A German postal code (PLZ) has five digits and does not start with 00."
+)
 
 
 class PlzSubscription(models.Model):

@@ -70,7 +70,7 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         if held:
             messages.info(request, f"Already subscribed: {', '.join(held)} — nothing to pay now.")
         if refused:
-            messages.error(request, f"Not a five-digit PLZ: {', '.join(refused)}")
+            messages.error(request, f"Not a German PLZ (five digits, 01001–99999): {', '.join(refused)}")
         return redirect("leads_subscriptions")
     context = {
         "subscriptions": selectors.subscriptions_for(user=user),

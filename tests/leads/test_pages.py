@@ -34,7 +34,7 @@ def test_add_plz_creates_a_pending_subscription(client, subscriber):
     subs = PlzSubscription.objects.filter(user=subscriber).order_by("plz")
     assert [(s.plz, s.status) for s in subs] == [("10115", "pending"), ("80331", "pending")]
     page = response.content.decode()
-    assert "Awaiting payment" in page and "Not a five-digit PLZ: 123" in page
+    assert "Awaiting payment" in page and "Not a German PLZ (five digits, 01001–99999): 123" in page
     assert "Online payment is not connected here" in page
     # Asking again does not create a second one.
     client.post(reverse("leads_subscriptions"), {"plz": "10115"})
@@ -51,6 +51,16 @@ def test_asking_for_a_plz_already_held_says_so_instead_of_awaiting_payment(clien
     assert "Already subscribed: 10115 — nothing to pay now." in page
     assert "Requested: 80331 — awaiting payment." in page and "Requested: 10115" not in page
     assert PlzSubscription.objects.get(user=subscriber, plz="10115").status == "active"
+
+
+def test_a_plz_starting_with_00_is_refused(client, subscriber):
+    client.force_login(subscriber)
+
+    response = client.post(reverse("leads_subscriptions"), {"plz": "00000 01067"}, follow=True)
+
+    page = response.content.decode()
+    assert "Not a German PLZ (five digits, 01001–99999): 00000" in page
+    assert [s.plz for s in PlzSubscription.objects.filter(user=subscriber)] == ["01067"]
 
 
 def test_add_plz_requires_current_terms(client):
