@@ -269,7 +269,7 @@ class CaseStats:
 
 def _available_q() -> Q:
     """The same rule as Case.is_claimable, plus: nobody holds it."""
-    return Q(status=Case.Status.OPEN, assigned_to__isnull=True) & ~Q(stage__in=[Case.Stage.SOLD, Case.Stage.WITHDRAWN])
+    return Case.claimable_q() & Q(assigned_to__isnull=True)
 
 
 def case_stats() -> CaseStats:

@@ -92,6 +92,11 @@ class Case(models.Model):
     def is_claimable(self) -> bool:
         return self.status == self.Status.OPEN and self.stage not in (self.Stage.SOLD, self.Stage.WITHDRAWN)
 
+    @classmethod
+    def claimable_q(cls) -> Q:
+        """is_claimable as a filter (whether someone holds the case is a separate question)."""
+        return Q(status=cls.Status.OPEN) & ~Q(stage__in=[cls.Stage.SOLD, cls.Stage.WITHDRAWN])
+
 
 class Contact(models.Model):
     """A skip-trace contact for a case (an owner, heir, occupant…). Entirely sensitive."""

@@ -72,7 +72,7 @@ def test_seed_creates_accounts_and_realistic_cases_quickly(demo_mode, capsys):
     owned = Case.objects.filter(assigned_to__isnull=False)
     assert set(owned.values_list("assigned_to", flat=True)) == {carol.pk}
     assert owned.count() == DEMO_HELD_CLAIMS
-    claimable = Case.objects.filter(status=Case.Status.OPEN).exclude(stage__in=[Case.Stage.SOLD, Case.Stage.WITHDRAWN])
+    claimable = Case.objects.filter(Case.claimable_q())
     best = claimable.order_by("-score", "pk").values_list("pk", flat=True)[:DEMO_HELD_CLAIMS]
     assert set(owned.values_list("pk", flat=True)) == set(best)
     held = Claim.objects.filter(user=carol, status=Claim.Status.ACTIVE)

@@ -452,9 +452,7 @@ class Command(BaseCommand):
         holder = User.objects.filter(email=DEMO_HOLDER).first()
         if holder is None or Claim.objects.filter(user=holder).exists():
             return
-        free = Case.objects.filter(source=DEMO_SOURCE, assigned_to__isnull=True, status=Case.Status.OPEN).exclude(
-            stage__in=[Case.Stage.SOLD, Case.Stage.WITHDRAWN]
-        )
+        free = Case.objects.filter(Case.claimable_q(), source=DEMO_SOURCE, assigned_to__isnull=True)
         case_ids = list(free.order_by("-score", "pk").values_list("pk", flat=True)[:DEMO_HELD_CLAIMS])
         try:
             result = claim_cases(user=holder, case_ids=case_ids)
