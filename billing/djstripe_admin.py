@@ -31,7 +31,7 @@ from django.urls import reverse
 from djstripe.admin.views import ConfirmCustomAction
 
 from billing import stripe_gateway
-from jsn.lib.control_room import plain_id
+from jsn.lib.control_room import BAD_SELECTION, plain_id
 
 # The handlers ConfirmCustomAction defines; anything else in the URL is not an action.
 ACTIONS = frozenset(
@@ -45,7 +45,6 @@ ACTIONS = frozenset(
 )
 GET_MESSAGE = "Choose the objects on the list and pick the action there; this page only confirms it."
 NOT_CONNECTED = "Stripe is not connected (no API key for this mode): nothing was synced or cancelled."
-BAD_SELECTION = "The selection was not a list of object ids; nothing was changed."
 
 
 def actions_require_change_permission() -> None:

@@ -1,8 +1,15 @@
 from collections.abc import Callable
 
+from django.contrib import messages
+from django.contrib.admin import helpers
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
-from django.http import HttpRequest
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
+from django.shortcuts import render
+
+from jsn.lib.api import BIGINT_MAX
+from jsn.lib.control_room import BAD_SELECTION
 
 
 class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
@@ -51,8 +58,6 @@ class MethodNotAllowedPageMiddleware:
         response = self.get_response(request)
         if response.status_code != 405 or request.path_info.startswith("/api/") or getattr(response, "content", b""):
             return response
-        from django.shortcuts import render
-
         page = render(request, "405.html", {"allowed": response.get("Allow", "")}, status=405)
         if response.has_header("Allow"):
             page["Allow"] = response["Allow"]
@@ -67,7 +72,7 @@ class AdminSelectionMiddleware:
     and the packages' (dj-stripe, Celery Beat, allauth), is covered.
     """
 
-    MESSAGE = "The selection was not a list of object ids; nothing was changed."
+    MESSAGE = BAD_SELECTION
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
@@ -76,11 +81,6 @@ class AdminSelectionMiddleware:
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponseBase | None:
-        from django.contrib import messages
-        from django.contrib.admin import helpers
-        from django.core.exceptions import ValidationError
-        from django.http import HttpResponseRedirect
-
         model_admin = getattr(view_func, "model_admin", None)  # set by ModelAdmin.get_urls on each of its views
         match = request.resolver_match
         if request.method != "POST" or model_admin is None or not (match and match.url_name.endswith("_changelist")):
@@ -88,10 +88,10 @@ class AdminSelectionMiddleware:
         pk = model_admin.model._meta.pk
         try:
             for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-                key = pk.to_python(value)
-                if isinstance(key, int) and not -(2**63) <= key < 2**63:  # past PostgreSQL's bigint: a 500 too
+                key = pk.to_python(value)  # ValidationError for "abc", "1.5", ""
+                if isinstance(key, int) and abs(key) > BIGINT_MAX:  # PostgreSQL would refuse it: a 500 too
                     raise ValidationError("out of range")
-        except (ValidationError, ValueError):
+        except ValidationError:
             messages.error(request, self.MESSAGE)
             return HttpResponseRedirect(request.get_full_path())
         return None

@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from jsn.lib.api import BIGINT_MAX
 
 MAX_PAGE = 1_000_000
+# An admin action posted with a selection that is not a list of the model's ids (jsn.middleware, dj-stripe's view).
+BAD_SELECTION = "The selection was not a list of object ids; nothing was changed."
 
 
 def plain_int(value: str) -> int | None:
