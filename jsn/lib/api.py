@@ -17,6 +17,8 @@ from jsn.lib.unavailable import (
 
 # The largest id PostgreSQL's bigint holds: a larger one in a URL is "not found", not a database error (500).
 BIGINT_MAX = 2**63 - 1
+# The highest page number a list accepts (API and control rooms): past it, a 400 rather than a huge OFFSET.
+MAX_PAGE = 1_000_000
 
 
 class ApiError(exceptions.APIException):

@@ -6,9 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
 
-from jsn.lib.api import BIGINT_MAX
+from jsn.lib.api import BIGINT_MAX, MAX_PAGE
 
-MAX_PAGE = 1_000_000
 # An admin action posted with a selection that is not a list of the model's ids (jsn.middleware, dj-stripe's view).
 BAD_SELECTION = "The selection was not a list of object ids; nothing was changed."
 

@@ -14,7 +14,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from jsn.lib.api import ApiError
+from jsn.lib.api import MAX_PAGE, ApiError
+
+
+def whole_number_param(request: Request, name: str, *, default: int, maximum: int) -> int:
+    """A query parameter that must be a whole number from 1 to `maximum` (`default` when absent), else a 400."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid", f"{name} must be a whole number.") from None
+    if not 1 <= value <= maximum:
+        raise ApiError(400, "invalid", f"{name} must be between 1 and {maximum}.")
+    return value
 
 
 def page_of(queryset: QuerySet, *, page: int, size: int) -> tuple[list[Any], bool]:
@@ -44,22 +58,12 @@ class PageWithoutCount:
         self.default_size = default_size
         self.max_size = max_size
 
-    def _int_param(self, request: Request, name: str, default: int, maximum: int) -> int:
-        raw = request.query_params.get(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ApiError(400, "invalid", f"{name} must be a whole number.") from None
-        if not 1 <= value <= maximum:
-            raise ApiError(400, "invalid", f"{name} must be between 1 and {maximum}.")
-        return value
-
     def paginate(self, queryset: QuerySet | Sliceable, request: Request) -> Sequence[Any]:
         self.request = request
-        self.size = self._int_param(request, self.page_size_query_param, self.default_size, self.max_size)
-        self.page = self._int_param(request, self.page_query_param, 1, 1_000_000)
+        self.size = whole_number_param(
+            request, self.page_size_query_param, default=self.default_size, maximum=self.max_size
+        )
+        self.page = whole_number_param(request, self.page_query_param, default=1, maximum=MAX_PAGE)
         rows, self.has_next = page_of(queryset, page=self.page, size=self.size)
         return rows
 
@@ -81,12 +85,6 @@ class CountedPagination(PageNumberPagination):
     past the end stays a 404."""
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any] | None:
-        raw = request.query_params.get(self.page_query_param)
-        if raw is not None and raw not in self.last_page_strings:
-            try:
-                number = int(raw)
-            except ValueError:
-                raise ApiError(400, "invalid", f"{self.page_query_param} must be a whole number.") from None
-            if number < 1:
-                raise ApiError(400, "invalid", f"{self.page_query_param} must be 1 or more.")
+        if request.query_params.get(self.page_query_param) not in self.last_page_strings:
+            whole_number_param(request, self.page_query_param, default=1, maximum=MAX_PAGE)
         return super().paginate_queryset(queryset, request, view)
