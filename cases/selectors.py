@@ -48,6 +48,14 @@ def owned_cases(qs: QuerySet[Case], *, user: User) -> QuerySet[Case]:
     return qs.filter(pk__in=active, assigned_to=user)
 
 
+# Cases without an auction date come last in either direction of the auction sort ("soonest first" means the
+# soonest auction; PostgreSQL and SQLite disagree on where NULLs go by default).
+_ORM_ORDER: dict[str, OrderBy] = {
+    "auction_date": F("auction_date").asc(nulls_last=True),
+    "-auction_date": F("auction_date").desc(nulls_last=True),
+}
+
+
 def case_list_for(*, user: User, filters: CaseFilters) -> QuerySet[Case]:
     """The cases a subscriber may browse, filtered and ordered; masking happens at presentation."""
     qs = Case.objects.only(*LIST_FIELDS)
@@ -71,15 +79,8 @@ def case_list_for(*, user: User, filters: CaseFilters) -> QuerySet[Case]:
         qs = qs.filter(assigned_to__isnull=False)
     elif filters.claimed == "mine":
         qs = owned_cases(qs, user=user)
-    return qs.order_by(_ORM_ORDER.get(filters.sort or "-score", filters.sort or "-score"), "id")
-
-
-# Cases without an auction date come last in either direction of the auction sort ("soonest first" means the
-# soonest auction; PostgreSQL and SQLite disagree on where NULLs go by default).
-_ORM_ORDER: dict[str, OrderBy] = {
-    "auction_date": F("auction_date").asc(nulls_last=True),
-    "-auction_date": F("auction_date").desc(nulls_last=True),
-}
+    sort = filters.sort or "-score"
+    return qs.order_by(_ORM_ORDER.get(sort, sort), "id")
 
 
 def case_detail_for(*, user: User, case_id: int) -> Case:
