@@ -20,4 +20,8 @@ class BillingConfig(AppConfig):
         from billing import stripe_gateway, webhooks  # noqa: F401  (webhooks registers the Stripe webhook receivers)
 
         stripe_gateway.http_client_configure()
+        # The admin (first in INSTALLED_APPS) has autodiscovered dj-stripe's admins by now.
+        from billing.djstripe_admin import actions_require_change_permission
+
+        actions_require_change_permission()
         setting_changed.connect(_stripe_http_setting_changed, dispatch_uid="billing-stripe-http-client")

@@ -50,7 +50,7 @@ NOT_CONNECTED = "Stripe is not connected (no API key for this mode): nothing was
 def actions_require_change_permission() -> None:
     """dj-stripe's actions offered only to users with the model's change permission (Django's
     `allowed_permissions`), so staff who may only look are not shown buttons the confirmation then refuses. Called
-    once the admin site is filled (jsn/urls.py); the functions are shared by every dj-stripe admin."""
+    once the admin site is filled (BillingConfig.ready); the functions are shared by every dj-stripe admin."""
     for model in apps.get_app_config("djstripe").get_models():
         try:
             model_admin = admin.site.get_model_admin(model)

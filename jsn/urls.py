@@ -6,11 +6,9 @@ from django.urls import include, path, reverse
 from django.utils.http import urlencode
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from billing.djstripe_admin import SafeConfirmCustomAction, actions_require_change_permission
+from billing.djstripe_admin import SafeConfirmCustomAction
 from jsn import views
 from leads.webhooks import tracking_urlpatterns
-
-actions_require_change_permission()  # the admin site is filled by now (autodiscover ran when apps were ready)
 
 
 @login_not_required
