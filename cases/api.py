@@ -34,7 +34,9 @@ class CaseOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Case.Status.choices)
     is_claimed = serializers.BooleanField()
     is_mine = serializers.BooleanField()
-    is_claimable = serializers.BooleanField()
+    is_claimable = serializers.BooleanField(
+        help_text="True when you could claim the case now: open, not sold or withdrawn, and nobody holds it."
+    )
     is_masked = serializers.BooleanField()
 
 

@@ -30,6 +30,11 @@ DOCUMENT_KIND_LABELS = dict(Case._meta.get_field("documents").related_model.Kind
 UNCLAIMABLE_STAGES = frozenset({Case.Stage.SOLD, Case.Stage.WITHDRAWN})
 
 
+def claimable_now(owner_id: int | None, status: str, stage: str) -> bool:
+    """Whether the viewer could claim the case now: Case.is_claimable, and nobody holds it."""
+    return owner_id is None and status == Case.Status.OPEN and stage not in UNCLAIMABLE_STAGES
+
+
 def case_for_viewer(case: Case | Mapping[str, Any], *, viewer: User, detail: bool = False) -> dict[str, Any]:
     """Public fields as stored, masked fields through the masking policy; contacts and documents on detail.
 
@@ -43,7 +48,7 @@ def case_for_viewer(case: Case | Mapping[str, Any], *, viewer: User, detail: boo
     data["property_type_display"] = PROPERTY_TYPE_LABELS.get(data["property_type"], data["property_type"])
     data["is_claimed"] = owner_id is not None
     data["is_mine"] = owner_id is not None and owner_id == viewer.pk
-    data["is_claimable"] = data["status"] == Case.Status.OPEN and data["stage"] not in UNCLAIMABLE_STAGES
+    data["is_claimable"] = claimable_now(owner_id, data["status"], data["stage"])
     contacts = list(case.contacts.all()) if detail else None
     # Narrower than `visible` for support staff: document titles and files name the same people as the contacts.
     contacts_visible = masking.viewer_sees_contacts(viewer, case) if detail else visible
@@ -85,7 +90,7 @@ def cases_for_viewer(rows: Iterable[Mapping[str, Any]], *, viewer: User) -> list
         data["property_type_display"] = PROPERTY_TYPE_LABELS.get(property_type, property_type)
         data["is_claimed"] = owner_id is not None
         data["is_mine"] = owner_id is not None and owner_id == viewer_id
-        data["is_claimable"] = data["status"] == Case.Status.OPEN and stage not in UNCLAIMABLE_STAGES
+        data["is_claimable"] = claimable_now(owner_id, data["status"], stage)
         visible = sees(owner_id)
         for name in masked:
             data[name] = row[name] if visible else None

@@ -38,7 +38,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     except Case.DoesNotExist:
         raise Http404("No such case.") from None
     data = case_for_viewer(case, viewer=request.user, detail=True)
-    can_claim = not data["is_claimed"] and data["is_claimable"]
+    can_claim = data["is_claimable"]
     for contact in data.get("contacts") or []:  # "Co-owner", not the stored "co_owner"
         contact["relation_display"] = Contact.Relation(contact["relation"]).label
     context = {

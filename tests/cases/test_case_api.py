@@ -4,6 +4,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from cases.models import Case
 from tests.factories import CaseFactory, ContactFactory, DocumentFactory, secrets_of
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +67,19 @@ def test_another_subscribers_case_stays_masked(api_client, subscriber, other_sub
     response = api_client.get(f"/api/v3/cases/{case.pk}")
     _assert_no_secrets(response.content.decode(), case)
     assert response.json()["is_claimed"] is True and response.json()["is_mine"] is False
+    assert response.json()["is_claimable"] is False  # someone holds it, so this viewer cannot claim it
+
+
+def test_is_claimable_answers_could_i_claim_it_now(api_client, subscriber, other_subscriber, make_case):
+    free = make_case()
+    held = make_case(assigned_to=other_subscriber, assigned_at=timezone.now())
+    mine = make_case(assigned_to=subscriber, assigned_at=timezone.now())
+    sold = make_case(stage=Case.Stage.SOLD)
+    api_client.force_authenticate(subscriber)
+    listed = {row["id"]: row["is_claimable"] for row in api_client.get("/api/v3/cases").json()["results"]}
+    assert listed == {free.pk: True, held.pk: False, mine.pk: False, sold.pk: False}
+    for case_id, expected in listed.items():  # the detail and the list agree
+        assert api_client.get(f"/api/v3/cases/{case_id}").json()["is_claimable"] is expected
 
 
 @pytest.mark.parametrize(
@@ -118,8 +132,15 @@ def test_unknown_case_is_404_with_code(api_client, subscriber):
     assert response.status_code == 404 and response.json()["code"] == "not_found"
 
 
-def test_anonymous_gets_401_or_403(api_client):
-    assert api_client.get("/api/v3/cases").status_code in (401, 403)
+def test_anonymous_gets_401_with_the_token_challenge(api_client):
+    response = api_client.get("/api/v3/cases")
+    assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_a_session_still_authenticates_without_a_token(client, subscriber):
+    client.force_login(subscriber)
+    assert client.get("/api/v3/cases").status_code == 200
 
 
 @pytest.mark.parametrize("page_size", [5, 50])
