@@ -327,8 +327,10 @@ if env.str("STRIPE_API_HOST", default=""):
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "jsn.lib.auth.SessionAuthentication",  # DRF's, skipped without a session cookie
+        # First, because DRF answers a request without credentials with the first class's challenge: 401 with
+        # `WWW-Authenticate: Token` (session authentication has none, so it would be a bare 403).
         "jsn.lib.auth.TokenAuthentication",  # DRF's, with a precompiled lookup
+        "jsn.lib.auth.SessionAuthentication",  # DRF's, skipped without a session cookie
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "jsn.lib.schema.AutoSchema",

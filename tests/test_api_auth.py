@@ -44,11 +44,11 @@ BAD_HEADERS = [
 
 @pytest.mark.parametrize(("header", "detail"), BAD_HEADERS)
 def test_bad_tokens_are_refused_with_drfs_reasons(api_client, header, detail):
-    """403, not 401: SessionAuthentication comes first in DEFAULT_AUTHENTICATION_CLASSES and sends no
-    WWW-Authenticate challenge, so DRF answers 403 — as it did with DRF's own TokenAuthentication."""
+    """401 with the `Token` challenge: TokenAuthentication comes first in DEFAULT_AUTHENTICATION_CLASSES."""
     api_client.credentials(HTTP_AUTHORIZATION=header)
     response = api_client.get("/api/v3/claims/count")
-    assert (response.status_code, response.json()["detail"]) == (403, detail)
+    assert (response.status_code, response.json()["detail"]) == (401, detail)
+    assert (response.json()["code"], response["WWW-Authenticate"]) == ("authentication_failed", "Token")
 
 
 def test_every_refusal_reads_as_drfs_own_class_including_an_inactive_user():
@@ -95,4 +95,4 @@ def test_without_a_session_cookie_the_session_is_not_touched(api_client, subscri
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     assert api_client.get("/api/v3/claims/count").status_code == 200
     api_client.credentials()
-    assert api_client.get("/api/v3/claims/count").status_code == 403  # anonymous, as before
+    assert api_client.get("/api/v3/claims/count").status_code == 401  # anonymous: the token challenge

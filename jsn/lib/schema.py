@@ -23,7 +23,8 @@ def error_responses(*codes: int, description: str = "`{code, detail}`") -> dict[
 # Answers that come from the framework around every view, not from the view's own code.
 FRAMEWORK_ERRORS = {
     400: "`invalid` / `parse_error`: the request body or a query parameter is malformed.",
-    403: "`not_authenticated`, `authentication_failed`, `permission_denied` or `terms_not_accepted`.",
+    401: "`not_authenticated` / `authentication_failed`: no or a bad token (`WWW-Authenticate: Token`) and no session.",
+    403: "`permission_denied` (not allowed, or a session request without its CSRF token) or `terms_not_accepted`.",
     404: "`not_found`: no such object (or not yours).",
 }
 
@@ -54,7 +55,8 @@ class AutoSchema(SpectacularAutoSchema):
         if has_query or self._get_request_body():
             codes.append(400)  # DRF's parsers and our validation: malformed JSON, wrong types, bad filters
         if any(not isinstance(p, AllowAny) for p in self.view.get_permissions()):
-            codes.append(403)  # no or bad credentials (DRF answers 403, not 401, with session auth first), CSRF
+            codes.append(401)  # no or bad credentials (token authentication first, so DRF sends its challenge)
+            codes.append(403)  # permissions, terms, CSRF
         if "{" in self.path:
             codes.append(404)  # the object in the path does not exist, or is someone else's
         return codes

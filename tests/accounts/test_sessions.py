@@ -88,7 +88,7 @@ def test_password_change_keeps_this_browser_and_logs_out_the_other(user, laptop,
     assert _logged_in(laptop)  # the browser that changed it stays logged in
     assert not _logged_in(phone)  # the other one is out, on its next request
     api_on_phone = phone.get("/api/v3/claims/count")
-    assert api_on_phone.status_code == 403 and api_on_phone.json()["code"] == "not_authenticated"
+    assert api_on_phone.status_code == 401 and api_on_phone.json()["code"] == "not_authenticated"
     # The old password no longer logs in; the new one does.
     assert _login(Client()).status_code == 200
     assert _login(Client(), NEW_PASSWORD).status_code == 302

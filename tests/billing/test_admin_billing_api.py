@@ -186,8 +186,8 @@ def test_staff_without_the_billing_permissions_are_refused(api_client, book):
 
 
 def test_subscribers_and_anonymous_are_refused(api_client, subscriber, book):
-    assert api_client.get(LIST).status_code in (401, 403)
-    assert api_client.post(mark_paid_url(book["open"].pk), {"reason": "x"}, format="json").status_code in (401, 403)
+    assert api_client.get(LIST).status_code == 401
+    assert api_client.post(mark_paid_url(book["open"].pk), {"reason": "x"}, format="json").status_code == 401
     api_client.force_authenticate(subscriber)
     assert api_client.get(LIST).status_code == 403
     assert api_client.post(mark_paid_url(book["open"].pk), {"reason": "x"}, format="json").status_code == 403

@@ -192,13 +192,14 @@ def test_claims_list_is_documented_as_the_page_object_it_returns(published, api_
 
 
 def test_every_operation_documents_the_errors_it_can_answer(published):
-    """403 (no or bad credentials) everywhere, 404 for path ids and page numbers, 400 for input, 429 where limited."""
+    """401 (no or bad credentials) and 403 (not permitted, CSRF) everywhere, 404 for path ids and page numbers,
+    400 for input, 429 where limited."""
     operations = {
         (method.upper(), path): op for path, item in published["paths"].items() for method, op in item.items()
     }
     for (method, path), op in operations.items():
         codes = set(op["responses"])
-        assert "403" in codes, (method, path)
+        assert {"401", "403"} <= codes, (method, path)
         if "{" in path:
             assert "404" in codes, (method, path)
         if op.get("requestBody") or any(p["in"] == "query" for p in op.get("parameters", [])):
