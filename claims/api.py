@@ -94,15 +94,13 @@ class CaseIdsInputSerializer(serializers.Serializer):
         return value
 
 
-def _first_code(errors: Any) -> str:
-    """The first DRF error code in a (possibly nested) error structure."""
-    if isinstance(errors, dict):
-        for value in errors.values():
-            return _first_code(value)
-    if isinstance(errors, list):
-        for value in errors:
-            return _first_code(value)
-    return getattr(errors, "code", "invalid")
+def _case_ids_error_code(errors: Any) -> str:
+    """The DRF error code for `case_ids`. Errors of single ids come keyed by position ({0: [...]}): whatever the
+    code (`null` included, for `[null]`), one of the ids is bad, which is `invalid`, not a missing list."""
+    field_errors = errors.get("case_ids", [])
+    if isinstance(field_errors, dict):
+        return "invalid"
+    return getattr(field_errors[0], "code", "invalid") if field_errors else "invalid"
 
 
 def parse_case_ids(data: Any) -> list[int]:
@@ -110,7 +108,7 @@ def parse_case_ids(data: Any) -> list[int]:
         raise ApiError(400, "invalid_case_ids", CASE_IDS_ERROR_CODES["not_a_list"][1])
     serializer = CaseIdsInputSerializer(data=data)
     if not serializer.is_valid():
-        code = _first_code(serializer.errors)
+        code = _case_ids_error_code(serializer.errors)
         reason, detail = CASE_IDS_ERROR_CODES.get(code, CASE_IDS_ERROR_CODES["invalid"])
         raise ApiError(400, reason, detail)
     return serializer.validated_data["case_ids"]
