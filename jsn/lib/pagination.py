@@ -65,6 +65,10 @@ class PageWithoutCount:
         )
         self.page = whole_number_param(request, self.page_query_param, default=1, maximum=MAX_PAGE)
         rows, self.has_next = page_of(queryset, page=self.page, size=self.size)
+        if not rows and self.page > 1:
+            # As on the counted lists: a page past the end is a 404, not an empty page whose `previous` points at
+            # another empty page. Page 1 of nothing is an empty list.
+            raise ApiError(404, "not_found", f"Page {self.page} is past the end of the list.")
         return rows
 
     def response(self, results: list[Any]) -> Response:

@@ -25,7 +25,7 @@ FRAMEWORK_ERRORS = {
     400: "`invalid` / `parse_error`: the request body or a query parameter is malformed.",
     401: "`not_authenticated` / `authentication_failed`: no or a bad token (`WWW-Authenticate: Token`) and no session.",
     403: "`permission_denied` (not allowed, or a session request without its CSRF token) or `terms_not_accepted`.",
-    404: "`not_found`: no such object (or not yours).",
+    404: "`not_found`: no such object (or not yours), or a page past the end of the list.",
 }
 
 
@@ -51,14 +51,15 @@ class AutoSchema(SpectacularAutoSchema):
     def _framework_error_codes(self) -> list[int]:
         """Error statuses any view of this shape can answer, whatever its own code does (proven by S8)."""
         codes = []
-        has_query = any(p.get("in") == "query" for p in self._get_parameters())
+        parameters = self._get_parameters()
+        has_query = any(p.get("in") == "query" for p in parameters)
         if has_query or self._get_request_body():
             codes.append(400)  # DRF's parsers and our validation: malformed JSON, wrong types, bad filters
         if any(not isinstance(p, AllowAny) for p in self.view.get_permissions()):
             codes.append(401)  # no or bad credentials (token authentication first, so DRF sends its challenge)
             codes.append(403)  # permissions, terms, CSRF
-        if "{" in self.path:
-            codes.append(404)  # the object in the path does not exist, or is someone else's
+        if "{" in self.path or any(p.get("in") == "query" and p.get("name") == "page" for p in parameters):
+            codes.append(404)  # the object in the path does not exist, or is someone else's; a page past the end
         return codes
 
     def _get_response_bodies(self, direction: str = "response") -> dict:

@@ -178,6 +178,11 @@ def test_list_pages_walk_with_next_and_previous(api_client, subscriber):
     assert [r["score"] for r in last["results"]] == [6] and last["next"] is None
     assert api_client.get("/api/v3/cases?page_size=0").json()["code"] == "invalid"
     assert api_client.get("/api/v3/cases?page=abc").status_code == 400
+    past = api_client.get("/api/v3/cases?page_size=3&sort=score&page=4")
+    assert (past.status_code, past.json()["code"]) == (404, "not_found")
+    assert api_client.get("/api/v3/cases?page=99999").status_code == 404
+    nothing = api_client.get("/api/v3/cases?score_min=99")  # page 1 of no matches is an empty list, not a 404
+    assert (nothing.status_code, nothing.json()["results"], nothing.json()["next"]) == (200, [], None)
 
 
 def test_list_rows_match_the_published_schema(api_client, subscriber, make_case):
