@@ -1,6 +1,8 @@
 """Forms of the claims back office: the claim filters (shared by the control room and the admin API) and the staff
 operations on a user (release all, claim limit)."""
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 
@@ -42,18 +44,32 @@ class UserField(forms.CharField):
             raise forms.ValidationError(NO_SUCH_USER, code="no_such_user") from None
 
 
-class ReleaseSelectedForm(forms.Form):
+class ControlRoomForm(forms.Form):
+    """A form of the claims control room, which shows several on one page: each gets its own id prefix, so two
+    `reason` or `user` fields never share an HTML id (and a label never points at the other form's field)."""
+
+    id_prefix = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
+        super().__init__(*args, **kwargs)
+
+
+class ReleaseSelectedForm(ControlRoomForm):
+    id_prefix = "release-selected"
     reason = forms.CharField(
         required=False, max_length=200, help_text="Recorded in the audit trail and told to the owner."
     )
 
 
-class ReleaseAllForm(forms.Form):
+class ReleaseAllForm(ControlRoomForm):
+    id_prefix = "release-all"
     user = UserField()
     reason = forms.CharField(max_length=200, help_text="Recorded in the audit trail and told to the owner.")
 
 
-class ClaimLimitForm(forms.Form):
+class ClaimLimitForm(ControlRoomForm):
+    id_prefix = "claim-limit"
     user = UserField()
     claim_limit = forms.IntegerField(
         min_value=1,
