@@ -18,7 +18,13 @@ SORT_CHOICES = [
     ("-auction_date", "Auction date, latest first"),
     ("-filing_date", "Filing date, newest first"),
 ]
-CLAIMED_CHOICES = [("", "All cases"), ("unclaimed", "Unclaimed"), ("claimed", "Claimed"), ("mine", "Mine")]
+CLAIMED_CHOICES = [
+    ("", "All cases"),
+    ("claimable", "Open to claim"),  # what a subscriber can claim now (Case.claimable_q, nobody holds it)
+    ("unclaimed", "Unclaimed"),
+    ("claimed", "Claimed"),
+    ("mine", "Mine"),
+]
 # Parameters that are not filters (pagination, DRF's format switch, htmx's partial flag).
 NON_FILTER_KEYS = frozenset({"page", "page_size", "format", "partial"})
 

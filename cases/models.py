@@ -90,12 +90,12 @@ class Case(models.Model):
 
     @property
     def is_claimable(self) -> bool:
-        return self.status == self.Status.OPEN and self.stage not in (self.Stage.SOLD, self.Stage.WITHDRAWN)
+        return self.status == self.Status.OPEN and self.stage not in UNCLAIMABLE_STAGES
 
     @classmethod
     def claimable_q(cls) -> Q:
         """is_claimable as a filter (whether someone holds the case is a separate question)."""
-        return Q(status=cls.Status.OPEN) & ~Q(stage__in=[cls.Stage.SOLD, cls.Stage.WITHDRAWN])
+        return Q(status=cls.Status.OPEN) & ~Q(stage__in=sorted(UNCLAIMABLE_STAGES))
 
 
 class Contact(models.Model):
@@ -223,3 +223,7 @@ class DocumentAccess(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} of document #{self.document_id}: {self.result} ({self.reason})"
+
+
+# The stages in which an open case no longer takes claims (Case.is_claimable, claimable_q, the list filter).
+UNCLAIMABLE_STAGES = frozenset({Case.Stage.SOLD, Case.Stage.WITHDRAWN})

@@ -5,7 +5,7 @@ from typing import Any
 
 from accounts.models import User
 from cases import masking
-from cases.models import Case
+from cases.models import UNCLAIMABLE_STAGES, Case
 
 PUBLIC_CASE_FIELDS = (
     "id",
@@ -27,7 +27,6 @@ PUBLIC_CASE_FIELDS = (
 STAGE_LABELS = dict(Case.Stage.choices)
 PROPERTY_TYPE_LABELS = dict(Case.PropertyType.choices)
 DOCUMENT_KIND_LABELS = dict(Case._meta.get_field("documents").related_model.Kind.choices)
-UNCLAIMABLE_STAGES = frozenset({Case.Stage.SOLD, Case.Stage.WITHDRAWN})
 
 
 def claimable_now(owner_id: int | None, status: str, stage: str) -> bool:

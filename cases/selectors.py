@@ -7,7 +7,7 @@ from django.db.models import F, OrderBy, Prefetch, QuerySet
 
 from accounts.models import User
 from cases.filters import CaseFilters
-from cases.models import Case, Contact, Document
+from cases.models import UNCLAIMABLE_STAGES, Case, Contact, Document
 from jsn.lib.postgresql.prepared import fetchall_prepared
 
 # Columns a list needs: the masked ones are fetched too (owners see them), never shown unmasked to others.
@@ -73,7 +73,9 @@ def case_list_for(*, user: User, filters: CaseFilters) -> QuerySet[Case]:
         qs = qs.filter(auction_date__gte=filters.auction_from)
     if filters.auction_to:
         qs = qs.filter(auction_date__lte=filters.auction_to)
-    if filters.claimed == "unclaimed":
+    if filters.claimed == "claimable":
+        qs = qs.filter(Case.claimable_q(), assigned_to__isnull=True)
+    elif filters.claimed == "unclaimed":
         qs = qs.filter(assigned_to__isnull=True)
     elif filters.claimed == "claimed":
         qs = qs.filter(assigned_to__isnull=False)
@@ -123,7 +125,11 @@ def case_list_rows(*, user: User, filters: CaseFilters, offset: int, limit: int)
         if value is not None:
             where.append(clause)
             params.append(value)
-    if filters.claimed == "unclaimed":
+    if filters.claimed == "claimable":  # Case.claimable_q(), written out
+        stages = sorted(UNCLAIMABLE_STAGES)
+        where.append(f"assigned_to_id IS NULL AND status = %s AND stage NOT IN ({', '.join(['%s'] * len(stages))})")
+        params.extend([Case.Status.OPEN, *stages])
+    elif filters.claimed == "unclaimed":
         where.append("assigned_to_id IS NULL")
     elif filters.claimed == "claimed":
         where.append("assigned_to_id IS NOT NULL")

@@ -24,9 +24,10 @@ def landing(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     context = {
-        "open_cases": Case.objects.filter(status=Case.Status.OPEN, assigned_to__isnull=True).count(),
+        # The same cases as the list's "Open to claim" filter the card links to.
+        "open_cases": Case.objects.filter(Case.claimable_q(), assigned_to__isnull=True).count(),
         "my_cases": owned_cases(Case.objects.all(), user=user).count(),
-        "top_cases": Case.objects.filter(status=Case.Status.OPEN, assigned_to__isnull=True)
+        "top_cases": Case.objects.filter(Case.claimable_q(), assigned_to__isnull=True)
         .only("id", "state", "county", "city", "score", "stage", "auction_date")
         .order_by("-score", "id")[:5],
     }

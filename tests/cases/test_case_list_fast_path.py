@@ -23,7 +23,8 @@ COUNTIES = ["Miami-Dade", "Broward", "Harris"]
 
 @pytest.fixture
 def varied_cases(subscriber, other_subscriber):
-    """60 cases with repeated scores and dates (ties), missing auction dates, every stage, some claimed."""
+    """60 cases with repeated scores and dates (ties), missing auction dates, every stage, some closed, some
+    claimed."""
     rng = random.Random(5)
     today = date(2026, 6, 1)
     now = timezone.now()
@@ -41,6 +42,7 @@ def varied_cases(subscriber, other_subscriber):
                 assigned_to=owner,
                 assigned_at=now if owner else None,
                 case_number=f"FP-{i}",
+                status=Case.Status.CLOSED if i % 9 == 0 else Case.Status.OPEN,
             )
         )
     cases = Case.objects.bulk_create(cases)
@@ -61,6 +63,8 @@ FILTER_SETS = [
     CaseFilters(stage=Case.Stage.AUCTION_SCHEDULED, sort="-auction_date"),
     CaseFilters(auction_from=date(2026, 6, 1), auction_to=date(2026, 6, 20), sort="-filing_date"),
     CaseFilters(claimed="unclaimed", state="CA"),
+    CaseFilters(claimed="claimable"),
+    CaseFilters(claimed="claimable", state="FL", sort="auction_date"),
     CaseFilters(claimed="claimed"),
     CaseFilters(claimed="mine", sort="score"),
     *(CaseFilters(sort=value) for value, _ in SORT_CHOICES),
