@@ -25,7 +25,8 @@ OUTCOME_TEXT = {
 }
 OUTCOME_OK = {Outcome.CLAIMED, Outcome.RELEASED}
 NOTHING_SELECTED = "Select at least one case first."
-BAD_SELECTION = f"That selection is not valid (at most {MAX_CASE_IDS} cases)."
+TOO_MANY_SELECTED = f"Select at most {MAX_CASE_IDS} cases at once."
+BAD_SELECTION = "That selection is not valid. Reload the page and select the cases again."
 
 
 def my_claims(request: HttpRequest) -> HttpResponse:
@@ -42,11 +43,16 @@ def my_claims(request: HttpRequest) -> HttpResponse:
     return render(request, "claims/my_claims.html", context)
 
 
-def _selected_ids(request: HttpRequest) -> list[int] | None:
-    raw = request.POST.getlist("case_ids")
-    if not raw or len(raw) > MAX_CASE_IDS or not all(v.isascii() and v.isdigit() and 0 < len(v) < 19 for v in raw):
-        return None
-    return list(dict.fromkeys(int(v) for v in raw))
+def _selected_ids(request: HttpRequest) -> tuple[list[int], str]:
+    """The posted case ids (duplicates dropped), or none and the message saying what is wrong with them."""
+    raw = [v for v in request.POST.getlist("case_ids") if v != ""]
+    if not raw:
+        return [], NOTHING_SELECTED
+    if len(raw) > MAX_CASE_IDS:
+        return [], TOO_MANY_SELECTED
+    if not all(v.isascii() and v.isdigit() and 0 < len(v) < 19 for v in raw):
+        return [], BAD_SELECTION
+    return list(dict.fromkeys(int(v) for v in raw)), ""
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -96,9 +102,9 @@ def _rows(outcomes: list[services.CaseOutcome]) -> list[dict]:
 def claim_selected(request: HttpRequest) -> HttpResponse:
     if claim_requests_wait(user=request.user) is not None:
         return _respond(request, rows=[], error=RATE_LIMITED)
-    case_ids = _selected_ids(request)
-    if case_ids is None:
-        return _respond(request, rows=[], error=NOTHING_SELECTED if not request.POST.get("case_ids") else BAD_SELECTION)
+    case_ids, problem = _selected_ids(request)
+    if problem:
+        return _respond(request, rows=[], error=problem)
     try:
         result = services.claim_cases(user=request.user, case_ids=case_ids)
     except ClaimBusyError as exc:
@@ -114,9 +120,9 @@ def claim_selected(request: HttpRequest) -> HttpResponse:
 def release_selected(request: HttpRequest) -> HttpResponse:
     if claim_requests_wait(user=request.user) is not None:
         return _respond(request, rows=[], error=RATE_LIMITED)
-    case_ids = _selected_ids(request)
-    if case_ids is None:
-        return _respond(request, rows=[], error=NOTHING_SELECTED if not request.POST.get("case_ids") else BAD_SELECTION)
+    case_ids, problem = _selected_ids(request)
+    if problem:
+        return _respond(request, rows=[], error=problem)
     try:
         result = services.claim_release(actor=request.user, case_ids=case_ids, reason="")
     except ClaimBusyError as exc:

@@ -77,10 +77,22 @@ def test_next_must_stay_on_this_site(logged_in):
     assert response["Location"] == "/cases/"
 
 
-@pytest.mark.parametrize("ids", [[], ["x"], ["-1"], ["1" * 30], [str(i) for i in range(1, 252)]])
-def test_bad_selections_are_refused_politely(logged_in, ids):
-    response = logged_in.post("/claims/claim/", {"case_ids": ids}, HTTP_HX_REQUEST="true")
-    assert response.status_code == 200 and 'class="msg error"' in response.content.decode()
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        ([], "Select at least one case first."),
+        ([""], "Select at least one case first."),
+        (["x"], "That selection is not valid. Reload the page and select the cases again."),
+        (["-1"], "That selection is not valid. Reload the page and select the cases again."),
+        (["1" * 30], "That selection is not valid. Reload the page and select the cases again."),
+        ([str(i) for i in range(1, 252)], "Select at most 250 cases at once."),
+    ],
+)
+@pytest.mark.parametrize("path", ["/claims/claim/", "/claims/release/"])
+def test_bad_selections_are_refused_politely_saying_why(logged_in, ids, message, path):
+    response = logged_in.post(path, {"case_ids": ids}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200 and 'class="msg error"' in html and message in html
     assert not Claim.objects.exists()
 
 
