@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from backoffice import metrics
 from leads import selectors, services
 from leads.models import Delivery, ImportSource, Lead, LeadEvent, PlzCheckout, PlzSubscription
 
@@ -151,7 +152,7 @@ class LeadAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         extra_context = {
             **(extra_context or {}),
-            "dialfire": ImportSource.objects.filter(name=ImportSource.DIALFIRE).first(),
+            "dialfire": metrics.dialfire_health(),
             "review_count": Lead.objects.filter(status=Lead.Status.REVIEW).count(),
             "ambiguous_count": selectors.deliveries_ambiguous().count(),
             "duplicate_count": selectors.subscription_duplicates_recent().count(),

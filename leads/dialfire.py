@@ -29,6 +29,7 @@ MAX_PAGES_PER_RUN = 40
 MAX_PDF_BYTES = 20 * 1024 * 1024
 TIMEOUT = (5, 30)  # connect, read (seconds)
 
+IMPORT_OFF = "The Dialfire import is off (DIALFIRE_BASE_URL is not set)."
 ERR_NOT_CONFIGURED = "Dialfire is not configured (DIALFIRE_BASE_URL, DIALFIRE_TOKEN, DIALFIRE_CAMPAIGN_ID)."
 ERR_AUTH = "Dialfire refused the token (HTTP {status}). Check DIALFIRE_TOKEN."
 ERR_DOWN = "Dialfire is unreachable or failing: {error}"
@@ -121,11 +122,18 @@ class ImportReport:
     created: int = 0
     duplicates: int = 0
     error: str = ""
+    skipped: str = ""  # why nothing was tried: the import is off (DIALFIRE_BASE_URL empty)
     lead_ids: list[int] = field(default_factory=list)
 
 
 def dialfire_import(*, client: DialfireClient | None = None, now: datetime | None = None) -> ImportReport:
-    """Import every new Dialfire contact with a PDF. Records health; never raises for Dialfire's failures."""
+    """Import every new Dialfire contact with a PDF. Records health; never raises for Dialfire's failures.
+
+    With DIALFIRE_BASE_URL empty the import is off on purpose (leads arrive by upload only): the run does nothing
+    and says so, and it is not a failure. A base URL without its token or campaign is a misconfiguration: that run
+    fails like any other Dialfire failure."""
+    if client is None and not settings.DIALFIRE_BASE_URL:
+        return ImportReport(skipped=IMPORT_OFF)
     now = now or timezone.now()
     source, _ = ImportSource.objects.get_or_create(name=ImportSource.DIALFIRE)
     ImportSource.objects.filter(pk=source.pk).update(last_poll_at=now)

@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 def import_dialfire_task() -> dict:
     """Every 15 minutes: new Dialfire contacts become leads. Dialfire's failures are recorded, never raised."""
     report = dialfire_import()
+    if report.skipped:
+        return {"skipped": report.skipped}
     return {"pages": report.pages, "created": report.created, "duplicates": report.duplicates, "error": report.error}
 
 

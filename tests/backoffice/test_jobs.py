@@ -157,14 +157,22 @@ def test_a_failing_job_is_recorded_with_its_error(settings):
 
 
 def test_a_job_that_reports_its_failure_in_its_result_is_recorded_as_failed(settings):
-    # The Dialfire import records Dialfire's failures instead of raising them; unconfigured, it fails every run.
-    settings.DIALFIRE_BASE_URL = ""
+    # The Dialfire import records Dialfire's failures instead of raising them; half configured, it fails every run.
+    settings.DIALFIRE_BASE_URL, settings.DIALFIRE_TOKEN = "https://api.dialfire.invalid", ""
     import_dialfire_task.apply_async(headers={"periodic_task_name": "import-dialfire-leads"})
 
     run = JobRun.objects.get()
     assert (run.job, run.status) == ("import-dialfire-leads", "failure")
     assert run.error and "not configured" in run.error
     assert '"error":' in run.result  # what the job reported, kept beside the error
+
+
+def test_the_dialfire_import_switched_off_is_a_successful_run_that_says_it_skipped(settings):
+    settings.DIALFIRE_BASE_URL = ""
+    import_dialfire_task.apply_async(headers={"periodic_task_name": "import-dialfire-leads"})
+    run = JobRun.objects.get()
+    assert (run.job, run.status, run.error) == ("import-dialfire-leads", "success", "")
+    assert "DIALFIRE_BASE_URL is not set" in run.result
 
 
 def test_old_runs_are_pruned_but_run_now_audit_rows_stay(staff, settings):

@@ -77,9 +77,16 @@ def test_admin_add_subscription_is_a_grant_and_health_is_shown(admin_client):
     admin_client.post(reverse("admin:leads_plzsubscription_add"), {"user": agent.pk, "plz": "10115"})
     sub = PlzSubscription.objects.get(user=agent)
     assert (sub.status, sub.source) == ("active", "manual")
-    import_dialfire_task()  # not configured: recorded as failing
+    import_dialfire_task()  # off (no DIALFIRE_BASE_URL): nothing to report but that
     page = admin_client.get(reverse("admin:leads_lead_changelist")).content.decode()
-    assert "Dialfire import:" in page and "not configured" in page
+    assert "Dialfire import:</strong>\n  off — leads arrive by upload only" in page
+
+
+def test_the_lead_list_says_when_a_half_configured_dialfire_import_fails(admin_client, settings):
+    settings.DIALFIRE_BASE_URL, settings.DIALFIRE_TOKEN = "https://api.dialfire.invalid", ""
+    import_dialfire_task()
+    page = admin_client.get(reverse("admin:leads_lead_changelist")).content.decode()
+    assert "failing (1×): Dialfire is not configured" in page
 
 
 def test_check_subscriptions_task_expires_manual_grants(grant):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from leads.dialfire import DialfireClient, dialfire_import
+from leads.dialfire import IMPORT_OFF, DialfireClient, dialfire_import
 from leads.models import ImportSource, Lead
 from leads.samples import lead_pdf
 from tests.fakes.dialfire import FakeDialfire
@@ -107,10 +107,18 @@ def test_server_unreachable_is_recorded(fake):
     assert source().last_error_at is not None
 
 
-def test_not_configured_is_recorded(settings):
+def test_a_base_url_without_token_or_campaign_is_a_recorded_failure(settings):
+    settings.DIALFIRE_BASE_URL, settings.DIALFIRE_TOKEN = "https://api.dialfire.invalid", ""
+    report = dialfire_import()
+    assert "not configured" in report.error and not report.skipped
+    assert source().consecutive_failures == 1
+
+
+def test_off_without_a_base_url_is_skipped_not_a_failure(settings):
     settings.DIALFIRE_BASE_URL = ""
     report = dialfire_import()
-    assert "not configured" in report.error
+    assert (report.skipped, report.error, report.pages) == (IMPORT_OFF, "", 0)
+    assert not ImportSource.objects.filter(consecutive_failures__gt=0).exists()
 
 
 def test_pdf_link_to_another_host_is_not_followed(fake):
