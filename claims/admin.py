@@ -21,7 +21,40 @@ from claims.models import Claim, ClaimEvent
 from jsn.lib.admin import CappedCountPaginator
 from jsn.lib.control_room import plain_id
 
-ADMIN_RELEASE_REASON = "Released by staff in the back office"
+NO_ACTIVE_CLAIM_SELECTED = "Select at least one active claim."
+NO_HOLDER_SELECTED = "None of the selected users holds an active claim; nothing was released."
+CONFIRM_LISTED = 50  # the confirmation page names this many, then counts the rest
+
+
+class ReleaseReasonForm(forms.Form):
+    """The confirmation step of the admin's release actions: releasing takes a case away from someone who pays
+    for it, so staff say why (the audit trail and the owner's e-mail carry it)."""
+
+    reason = forms.CharField(max_length=200, help_text="Recorded in the audit trail and told to the owner.")
+
+
+def _release_confirm_page(
+    request: HttpRequest,
+    modeladmin: admin.ModelAdmin,
+    *,
+    form: ReleaseReasonForm,
+    title: str,
+    items: list[str],
+    selected: list[int],
+) -> TemplateResponse:
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.model._meta,
+        "form": form,
+        "items": items[:CONFIRM_LISTED],
+        "more": max(0, len(items) - CONFIRM_LISTED),
+        "selected": selected,  # posted back as the selection, also when it was "select all" across pages
+        "action": request.POST.get("action", ""),
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "cancel_url": request.get_full_path(),
+    }
+    return TemplateResponse(request, "admin/claims/release_confirm.html", context)
 
 
 REASSIGN_TARGETS_URL = "claims_reassign_targets"  # claims/admin_urls.py
@@ -260,9 +293,25 @@ class ClaimAdmin(admin.ModelAdmin):
         if not changed:
             self.message_user(request, services.CLAIM_NOT_ACTIVE, messages.ERROR)
 
-    @admin.action(description="Release selected claims", permissions=["change"])
-    def release_claims(self, request: HttpRequest, queryset: QuerySet[Claim]) -> None:
-        release_selected(request, claims=queryset, reason=ADMIN_RELEASE_REASON)
+    @admin.action(description="Release selected claims (with a reason)…", permissions=["change"])
+    def release_claims(self, request: HttpRequest, queryset: QuerySet[Claim]) -> HttpResponse | None:
+        active = list(queryset.filter(status=Claim.Status.ACTIVE).select_related("user", "case").order_by("pk"))
+        if not active:
+            self.message_user(request, NO_ACTIVE_CLAIM_SELECTED, messages.WARNING)
+            return None
+        form = ReleaseReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            ids = [claim.pk for claim in active]
+            release_selected(request, claims=Claim.objects.filter(pk__in=ids), reason=form.cleaned_data["reason"])
+            return None
+        items = [
+            f"Claim #{c.pk} — case #{c.case_id} ({c.case.county}, {c.case.state}), held by {c.user.email}"
+            for c in active
+        ]
+        title = f"Release {len(active)} active claim{'s' if len(active) != 1 else ''}"
+        return _release_confirm_page(
+            request, self, form=form, title=title, items=items, selected=[c.pk for c in active]
+        )
 
     @admin.action(description="Reassign to…", permissions=["change"])
     def reassign_claims(self, request: HttpRequest, queryset: QuerySet[Claim]) -> HttpResponse | None:
@@ -303,9 +352,11 @@ def reassign_step(
     fields that bring the form back to the caller (the changelist action, or the control room's operation)."""
     active = list(claims.filter(status=Claim.Status.ACTIVE).select_related("user", "case"))
     if not active:
-        messages.warning(request, "Select at least one active claim.")
+        messages.warning(request, NO_ACTIVE_CLAIM_SELECTED)
         return None
-    form = ReassignForm(request.POST if "apply" in request.POST else None, claims=active)
+    # A reason typed before choosing "Reassign selected…" in the control room is carried onto this page.
+    typed = request.POST.get("reason", "").strip()[: ReassignForm.base_fields["reason"].max_length]
+    form = ReassignForm(request.POST if "apply" in request.POST else None, claims=active, initial={"reason": typed})
     if form.is_valid():
         to_user, reason = form.cleaned_data["to_user"], form.cleaned_data["reason"]
         moved, refused = 0, []
@@ -377,15 +428,39 @@ class ClaimEventAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.action(description="Release all claims of the selected users", permissions=["change"])
-def release_all_claims(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
-    """A UserAdmin action (registered in accounts/admin.py)."""
+@admin.action(description="Release all claims of the selected users (with a reason)…", permissions=["change"])
+def release_all_claims(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]
+) -> HttpResponse | None:
+    """A UserAdmin action (registered in accounts/admin.py): a confirmation page naming each holder and how many
+    claims they hold, with the reason, then claims_release_all_for_user for each."""
+    held = dict(
+        Claim.objects.filter(user__in=queryset, status=Claim.Status.ACTIVE)
+        .order_by()
+        .values("user_id")
+        .annotate(n=Count("*"))
+        .values_list("user_id", "n")
+    )
+    holders = list(queryset.filter(pk__in=held).order_by("email"))
+    if not holders:
+        modeladmin.message_user(request, NO_HOLDER_SELECTED, messages.WARNING)
+        return None
+    form = ReleaseReasonForm(request.POST if "apply" in request.POST else None)
+    if not form.is_valid():
+        items = [f"{u.email}: {held[u.pk]} active claim{'s' if held[u.pk] != 1 else ''}" for u in holders]
+        total = sum(held.values())
+        users = f"{len(holders)} user{'s' if len(holders) != 1 else ''}"
+        title = f"Release all {total} claim{'s' if total != 1 else ''} of {users}"
+        return _release_confirm_page(
+            request, modeladmin, form=form, title=title, items=items, selected=[u.pk for u in holders]
+        )
     total = 0
-    for user in queryset:
+    for user in holders:
         try:
             total += services.claims_release_all_for_user(
-                actor=request.user, user=user, reason=f"All claims released by staff ({request.user.email})"
+                actor=request.user, user=user, reason=form.cleaned_data["reason"]
             )
         except services.ClaimError as exc:
             modeladmin.message_user(request, f"{user.email}: {exc.message}", messages.ERROR)
     modeladmin.message_user(request, f"Released {total} claim{'s' if total != 1 else ''}.", messages.SUCCESS)
+    return None

@@ -35,14 +35,36 @@ def test_release_action_releases_and_audits(admin_client_, subscriber):
     case = CaseFactory()
     services.claim_cases(user=subscriber, case_ids=[case.pk])
     claim = Claim.objects.get()
+    confirm = admin_client_.post("/admin/claims/claim/", {"action": "release_claims", ACTION_CHECKBOX_NAME: [claim.pk]})
+    html = confirm.content.decode()
+    assert confirm.status_code == 200 and f"Claim #{claim.pk} — case #{case.pk}" in html and "held by sub@" in html
+    assert Claim.objects.get().status == "active"  # nothing before the reason is given
+    no_reason = admin_client_.post(
+        "/admin/claims/claim/", {"action": "release_claims", "apply": "1", ACTION_CHECKBOX_NAME: [claim.pk]}
+    )
+    assert no_reason.status_code == 200 and no_reason.context["form"].errors["reason"]
     response = admin_client_.post(
-        "/admin/claims/claim/", {"action": "release_claims", ACTION_CHECKBOX_NAME: [claim.pk]}, follow=True
+        "/admin/claims/claim/",
+        {"action": "release_claims", "apply": "1", "reason": "duplicate account", ACTION_CHECKBOX_NAME: [claim.pk]},
+        follow=True,
     )
     assert "Released 1 claim." in response.content.decode()
     claim.refresh_from_db()
     assert claim.status == "released"
     event = ClaimEvent.objects.get(action="released")
-    assert (event.actor, event.from_user) == (admin_client_.admin, subscriber)
+    assert (event.actor, event.from_user, event.reason) == (admin_client_.admin, subscriber, "duplicate account")
+
+
+def test_release_action_on_ended_claims_only_says_so(admin_client_, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    services.claim_release(actor=subscriber, case_ids=[case.pk])
+    response = admin_client_.post(
+        "/admin/claims/claim/",
+        {"action": "release_claims", ACTION_CHECKBOX_NAME: [Claim.objects.get().pk]},
+        follow=True,
+    )
+    assert "Select at least one active claim." in response.content.decode()
 
 
 def test_reassign_action_shows_a_form_then_reassigns_with_reason(admin_client_, subscriber, other_subscriber):
@@ -112,12 +134,36 @@ def test_reassign_refused_over_the_new_owners_limit_is_reported(admin_client_, s
 def test_user_admin_release_all_claims_action(admin_client_, subscriber):
     cases = CaseFactory.create_batch(3)
     services.claim_cases(user=subscriber, case_ids=[c.pk for c in cases])
+    nobody = UserFactory(email="holds-nothing@example.com")
+    url = "/admin/accounts/user/"
+    confirm = admin_client_.post(
+        url, {"action": "release_all_claims", ACTION_CHECKBOX_NAME: [subscriber.pk, nobody.pk]}
+    )
+    html = confirm.content.decode()
+    assert confirm.status_code == 200 and "sub@example.com: 3 active claims" in html
+    assert "holds-nothing@" not in html  # only the users who hold something are listed (and posted back)
+    assert Claim.objects.filter(status="active").count() == 3
     response = admin_client_.post(
-        "/admin/accounts/user/", {"action": "release_all_claims", ACTION_CHECKBOX_NAME: [subscriber.pk]}, follow=True
+        url,
+        {
+            "action": "release_all_claims",
+            "apply": "1",
+            "reason": "account closed",
+            ACTION_CHECKBOX_NAME: [subscriber.pk],
+        },
+        follow=True,
     )
     assert "Released 3 claims." in response.content.decode()
     assert not Claim.objects.filter(status="active").exists()
-    assert ClaimEvent.objects.filter(action="released", actor=admin_client_.admin).count() == 3
+    events = ClaimEvent.objects.filter(action="released", actor=admin_client_.admin)
+    assert set(events.values_list("reason", flat=True)) == {"account closed"} and events.count() == 3
+
+
+def test_user_admin_release_all_for_users_without_claims_changes_nothing(admin_client_, subscriber):
+    response = admin_client_.post(
+        "/admin/accounts/user/", {"action": "release_all_claims", ACTION_CHECKBOX_NAME: [subscriber.pk]}, follow=True
+    )
+    assert "None of the selected users holds an active claim" in response.content.decode()
 
 
 def test_claim_limit_is_editable_in_the_user_admin(admin_client_, subscriber):

@@ -181,6 +181,14 @@ def test_reassign_shows_the_intermediate_form_then_reassigns(boss, subscriber, o
     )
 
 
+def test_a_reason_typed_before_reassign_is_carried_onto_the_intermediate_form(boss, held):
+    form = boss.post(ROOM, {"op": "reassign", "reason": "  agent on leave  ", "_selected_action": [held[0].pk]})
+    assert form.status_code == 200 and form.context["form"]["reason"].value() == "agent on leave"
+    assert 'value="agent on leave"' in form.content.decode()
+    blank = boss.post(ROOM, {"op": "reassign", "_selected_action": [held[0].pk]})
+    assert blank.context["form"]["reason"].value() == ""
+
+
 @pytest.mark.parametrize("to_user", ["", "abc", "-1", "99999999", "9" * 40])
 def test_reassign_to_no_valid_user_is_a_form_error_in_the_room_too(boss, held, to_user):
     response = boss.post(
