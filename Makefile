@@ -27,14 +27,14 @@ seed: migrate
 	@printf 'DEBUG=1\nDEMO_MODE=1\n' > .env
 	@echo "wrote .env (DEBUG=1, DEMO_MODE=1) for local commands"
 
-## make run: set up, migrate, load demo data, then serve web + Celery worker + Beat on http://127.0.0.1:8000
+## make run: set up, migrate, load demo data, then serve web + Celery worker + Beat on http://127.0.0.1:8000 (BIND)
 run: export DEBUG ?= 1
 run: export DEMO_MODE ?= 1
 run: .env seed
 	bin/run-all
 
 web: setup
-	$(VENV)/bin/gunicorn jsn.wsgi -c jsn/gunicorn_conf.py --bind $${BIND:-127.0.0.1:8000} --workers $${WEB_CONCURRENCY:-2}
+	$(VENV)/bin/gunicorn jsn.wsgi -c jsn/gunicorn_conf.py
 
 worker: setup
 	$(VENV)/bin/celery -A jsn worker --loglevel=INFO

@@ -1,14 +1,26 @@
 """gunicorn settings for every way JSN is served (make web, bin/run-all, docker-compose, the benches).
 
-Bind address and worker count stay on each command line (`BIND`, `WEB_CONCURRENCY`). Here: threads per worker
-(`WEB_THREADS`) and logging. gunicorn's access log prints request paths, and download links carry their token in
-the path, so its loggers get the same redacting filter as Django's (settings.LOGGING).
+The address (`BIND`) and the worker processes (`WEB_CONCURRENCY`), threads per worker (`WEB_THREADS`) and the
+request timeout, read from the environment and `.env` as the Django settings read it, so a `BIND` in `.env` moves
+the listening address and SITE_URL's default together; a `--bind` or `--workers` on the command line still wins
+(docker-compose, the benches). Logging: gunicorn's access log prints request paths, and download links carry their
+token in the path, so its loggers get the same redacting filter as Django's (settings.LOGGING).
 """
 
 import os
+from pathlib import Path
+
+import environ
+
+_ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+if _ENV_FILE.exists():
+    environ.Env.read_env(_ENV_FILE)  # fills only variables the environment does not set, as in settings
 
 # The address make run and make web listen on unless BIND says otherwise (docker-compose's web binds 0.0.0.0:8000).
 BIND_DEFAULT = "127.0.0.1:8000"
+WEB_CONCURRENCY_DEFAULT = 2
+bind = [os.environ.get("BIND") or BIND_DEFAULT]  # empty counts as unset, as for SITE_URL
+workers = max(1, int(os.environ.get("WEB_CONCURRENCY") or WEB_CONCURRENCY_DEFAULT))
 
 
 def site_url_for_bind(bind: str) -> str:

@@ -1,6 +1,7 @@
 """SITE_URL, the base of every link JSN sends: its default follows BIND, and system checks catch a wrong one."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,32 @@ def test_deploy_checks_warn_about_links_nobody_can_follow(url, allowed, ids):
 def test_deploy_checks_leave_a_debug_machine_alone():
     with override_settings(SITE_URL="http://127.0.0.1:8000", DEBUG=True):
         assert site_url_is_public() == []
+
+
+def _gunicorn_config(*args: str, **env_vars: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("BIND", "WEB_CONCURRENCY")} | env_vars
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "jsn.wsgi", "-c", "jsn/gunicorn_conf.py", "--print-config", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _setting(config: str, name: str) -> str:
+    match = re.search(rf"^{name}\s+=\s+(.*)$", config, re.MULTILINE)
+    assert match, config
+    return match.group(1)
+
+
+def test_gunicorn_listens_where_bind_says_with_the_workers_web_concurrency_says():
+    config = _gunicorn_config(BIND="127.0.0.1:8799", WEB_CONCURRENCY="3")
+    assert (_setting(config, "bind"), _setting(config, "workers")) == ("['127.0.0.1:8799']", "3")
+    default = _gunicorn_config(BIND="")  # unset (or BIND empty): the defaults
+    assert (_setting(default, "bind"), _setting(default, "workers")) == ("['127.0.0.1:8000']", "2")
+    # A command line that names them (docker-compose, the benches) still wins.
+    explicit = _gunicorn_config("--bind", "0.0.0.0:8000", "--workers", "4", BIND="127.0.0.1:8799")
+    assert (_setting(explicit, "bind"), _setting(explicit, "workers")) == ("['0.0.0.0:8000']", "4")
