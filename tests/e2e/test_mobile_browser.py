@@ -59,8 +59,9 @@ def test_subscriber_pages_fit_a_phone_and_claiming_works_there(live_server, phon
     assert page_width(phone) <= PHONE["width"]
 
     phone.goto(f"{live_server.url}/claims/")
-    table = phone.locator("table.claims").first
-    assert table.evaluate("t => t.scrollWidth > t.clientWidth")  # the table scrolls inside its box
+    wrap = phone.locator(".table-wrap:has(table.claims)").first
+    assert wrap.evaluate("w => w.scrollWidth > w.clientWidth")  # the table scrolls inside its wrapper
+    assert phone.locator("table.claims").first.evaluate("t => getComputedStyle(t).display") == "table"  # still a table
     phone.locator(f'tr[data-case-id="{cases[0].pk}"] button:has-text("Release")').click()  # scrolled into view
     phone.wait_for_url(f"{live_server.url}/claims/")
     assert phone.locator("#nav-claims").inner_text() == "My claims (1)"
