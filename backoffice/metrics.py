@@ -267,18 +267,13 @@ class CaseStats:
     by_state: tuple[StateCases, ...]  # most cases first
 
 
-def _available_q() -> Q:
-    """The same rule as Case.is_claimable, plus: nobody holds it."""
-    return Case.claimable_q() & Q(assigned_to__isnull=True)
-
-
 def case_stats() -> CaseStats:
     """Cases available vs claimed, overall and per state. One query grouped by state."""
     rows = (
         Case.objects.values("state")
         .annotate(
             total=Count("id"),
-            available=Count("id", filter=_available_q()),
+            available=Count("id", filter=Case.claimable_now_q()),
             claimed=Count("id", filter=Q(assigned_to__isnull=False)),
         )
         .order_by("-total", "state")

@@ -92,7 +92,7 @@ def users() -> list[User]:
 
 def case_slices(shares: Sequence[float]) -> list[list[int]]:
     """Disjoint shuffled id lists, one per measured target, so no target finds a case another one claimed."""
-    claimable = Case.objects.filter(Case.claimable_q(), assigned_to__isnull=True)
+    claimable = Case.objects.filter(Case.claimable_now_q())
     ids = list(claimable.values_list("id", flat=True))
     random.Random(7).shuffle(ids)
     bounds = [0]

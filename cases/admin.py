@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -14,6 +15,26 @@ from jsn.lib.admin import CappedCountPaginator
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # ~150,000 rows; larger files belong to `manage.py import_cases`
 ERR_UPLOAD_TOO_LARGE = "The file is larger than 50 MB; import it with `manage.py import_cases` instead."
+
+
+class AvailabilityFilter(admin.SimpleListFilter):
+    """The dashboard's case figures as a filter: open to claim (Case.claimable_now_q), claimed, or neither (closed,
+    sold or withdrawn, and not held)."""
+
+    title = "availability"
+    parameter_name = "availability"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("open", "Open to claim"), ("claimed", "Claimed"), ("unavailable", "Not claimable")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Case]) -> QuerySet[Case]:
+        if self.value() == "open":
+            return queryset.filter(Case.claimable_now_q())
+        if self.value() == "claimed":
+            return queryset.filter(assigned_to__isnull=False)
+        if self.value() == "unavailable":
+            return queryset.filter(assigned_to__isnull=True).exclude(Case.claimable_q())
+        return queryset
 
 
 class ContactInline(admin.TabularInline):
@@ -87,7 +108,7 @@ class CaseImportForm(forms.Form):
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
     list_display = ["id", "case_number", "state", "county", "stage", "score", "status", "assigned_to", "auction_date"]
-    list_filter = ["status", "stage", "state", "property_type"]
+    list_filter = [AvailabilityFilter, "status", "stage", "state", "property_type"]
     search_fields = ["case_number", "county", "city", "zip_code", "parcel_number"]
     list_per_page = 50  # bench/admin.py: rendering 100 rows is most of a page's time at 100,000 rows
     list_select_related = ["assigned_to"]

@@ -90,12 +90,25 @@ class Case(models.Model):
 
     @property
     def is_claimable(self) -> bool:
+        """The case takes claims: open, not sold or withdrawn. Whether someone holds it is a separate question (the
+        API's and the pages' `is_claimable` ask both: cases.presenters.claimable_now)."""
         return self.status == self.Status.OPEN and self.stage not in UNCLAIMABLE_STAGES
 
     @classmethod
     def claimable_q(cls) -> Q:
         """is_claimable as a filter (whether someone holds the case is a separate question)."""
         return Q(status=cls.Status.OPEN) & ~Q(stage__in=sorted(UNCLAIMABLE_STAGES))
+
+    @classmethod
+    def claimable_now_q(cls) -> Q:
+        """Cases a claim could take now: claimable_q, and nobody holds them (the "Open to claim" filter, the
+        dashboards' available cases)."""
+        return cls.claimable_q() & Q(assigned_to__isnull=True)
+
+
+# The stages in which an open case no longer takes claims (Case.is_claimable, claimable_q, the list filter; the
+# claim fast path's SQL function, claims migration 0005, names the same two — a test holds them equal).
+UNCLAIMABLE_STAGES = frozenset({Case.Stage.SOLD, Case.Stage.WITHDRAWN})
 
 
 class Contact(models.Model):
@@ -223,7 +236,3 @@ class DocumentAccess(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} of document #{self.document_id}: {self.result} ({self.reason})"
-
-
-# The stages in which an open case no longer takes claims (Case.is_claimable, claimable_q, the list filter).
-UNCLAIMABLE_STAGES = frozenset({Case.Stage.SOLD, Case.Stage.WITHDRAWN})

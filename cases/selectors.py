@@ -74,7 +74,7 @@ def case_list_for(*, user: User, filters: CaseFilters) -> QuerySet[Case]:
     if filters.auction_to:
         qs = qs.filter(auction_date__lte=filters.auction_to)
     if filters.claimed == "claimable":
-        qs = qs.filter(Case.claimable_q(), assigned_to__isnull=True)
+        qs = qs.filter(Case.claimable_now_q())
     elif filters.claimed == "unclaimed":
         qs = qs.filter(assigned_to__isnull=True)
     elif filters.claimed == "claimed":
@@ -125,7 +125,7 @@ def case_list_rows(*, user: User, filters: CaseFilters, offset: int, limit: int)
         if value is not None:
             where.append(clause)
             params.append(value)
-    if filters.claimed == "claimable":  # Case.claimable_q(), written out
+    if filters.claimed == "claimable":  # Case.claimable_now_q(), written out
         stages = sorted(UNCLAIMABLE_STAGES)
         where.append(f"assigned_to_id IS NULL AND status = %s AND stage NOT IN ({', '.join(['%s'] * len(stages))})")
         params.extend([Case.Status.OPEN, *stages])

@@ -25,9 +25,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     context = {
         # The same cases as the list's "Open to claim" filter the card links to.
-        "open_cases": Case.objects.filter(Case.claimable_q(), assigned_to__isnull=True).count(),
+        "open_cases": Case.objects.filter(Case.claimable_now_q()).count(),
         "my_cases": owned_cases(Case.objects.all(), user=user).count(),
-        "top_cases": Case.objects.filter(Case.claimable_q(), assigned_to__isnull=True)
+        "top_cases": Case.objects.filter(Case.claimable_now_q())
         .only("id", "state", "county", "city", "score", "stage", "auction_date")
         .order_by("-score", "id")[:5],
     }

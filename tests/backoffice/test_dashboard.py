@@ -141,6 +141,11 @@ def test_dashboard_shows_the_known_figures(staff_client, settings):
     assert "10115: 2 · 1 subscriber" in html
     # The list of models stays reachable below the dashboard.
     assert 'href="/admin/claims/claim/"' in html and "All records" in html
+    # The available-cases card opens the case list on exactly those cases.
+    assert 'href="/admin/cases/case/?availability=open"' in html
+    for value, n in (("open", "4"), ("claimed", "2"), ("unavailable", "1")):
+        listed = staff_client.get(f"/admin/cases/case/?availability={value}").content.decode()
+        assert f"{n} case{'s' if n != '1' else ''}" in listed, value
 
 
 def test_dashboard_with_an_empty_database_says_so(staff_client):

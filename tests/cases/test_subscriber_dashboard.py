@@ -49,3 +49,22 @@ def test_a_new_subscriber_is_not_welcomed_back(client, subscriber):
     client.force_login(subscriber)
     page = client.get("/dashboard/").content.decode()
     assert "Welcome back" not in page and "Your dashboard" in page
+
+
+def test_the_case_list_badges_say_whether_a_case_can_still_be_claimed(client, subscriber, mixed):
+    client.force_login(subscriber)
+    html = client.get("/cases/").content.decode()
+
+    def badge(case) -> str:
+        row = re.search(rf'<tr data-case-id="{case.pk}">(.*?)</tr>', html, re.DOTALL).group(1)
+        return re.search(r'<span class="badge [a-z]+">([^<]+)</span>', row).group(1)
+
+    assert [badge(mixed[k]) for k in ("free", "held", "sold", "withdrawn", "closed")] == [
+        "Open to claim",
+        "Claimed",
+        "Not claimable",
+        "Not claimable",
+        "Not claimable",
+    ]
+    for key in ("sold", "withdrawn", "closed"):  # and nothing to tick for them
+        assert f'name="case_ids" value="{mixed[key].pk}"' not in html

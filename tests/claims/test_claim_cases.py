@@ -264,3 +264,18 @@ def test_reassignment_mails_both_owners_public_fields_only(
     assert sorted(m.to[0] for m in mailoutbox) == sorted([subscriber.email, other_subscriber.email])
     for message in mailoutbox:
         assert "Territory" in message.body and case.street not in message.body
+
+
+@pytest.mark.parametrize("status", Case.Status.values)
+@pytest.mark.parametrize("stage", Case.Stage.values)
+def test_a_single_claim_is_refused_exactly_where_the_case_takes_no_claims(subscriber, stage, status):
+    """One case per claim: on PostgreSQL that is the SQL function (claims migration 0005), which names the
+    unclaimable stages itself; both paths must agree with Case.is_claimable and UNCLAIMABLE_STAGES."""
+    from cases.models import UNCLAIMABLE_STAGES
+
+    case = CaseFactory(stage=stage, status=status)
+    takes_claims = status == Case.Status.OPEN and stage not in UNCLAIMABLE_STAGES
+    assert case.is_claimable is takes_claims
+    assert Case.objects.filter(Case.claimable_now_q(), pk=case.pk).exists() is takes_claims
+    result = services.claim_cases(user=subscriber, case_ids=[case.pk])
+    assert outcomes(result) == {case.pk: "claimed" if takes_claims else "not_claimable"}

@@ -23,7 +23,7 @@ from faker import Faker
 
 from accounts.models import User
 from cases.demo_pdfs import demo_document_files_for
-from cases.models import Case, Contact, Document
+from cases.models import UNCLAIMABLE_STAGES, Case, Contact, Document
 
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_USERS = (
@@ -299,7 +299,7 @@ def demo_cases(*, today: date) -> list[tuple[Case, list[Contact], list[Document]
         equity = 1 - owed_cents / value_cents  # a ratio for the score, not money
         # Equity drives the score; a near auction adds urgency; noise keeps the spread realistic across 0–100.
         score = 25 + equity * 95 + (10 if stage == Case.Stage.AUCTION_SCHEDULED else 0) + rng.gauss(0, 12)
-        if stage in (Case.Stage.SOLD, Case.Stage.WITHDRAWN):
+        if stage in UNCLAIMABLE_STAGES:
             score -= 35
         score = max(0, min(100, round(score)))
 
@@ -320,7 +320,7 @@ def demo_cases(*, today: date) -> list[tuple[Case, list[Contact], list[Document]
             estimated_value_cents=value_cents,
             amount_owed_cents=owed_cents,
             score=score,
-            status=Case.Status.CLOSED if stage in (Case.Stage.SOLD, Case.Stage.WITHDRAWN) else Case.Status.OPEN,
+            status=Case.Status.CLOSED if stage in UNCLAIMABLE_STAGES else Case.Status.OPEN,
             source=DEMO_SOURCE,
             last_verified_at=now - timedelta(hours=rng.randint(1, 24 * 20)),
         )
@@ -452,7 +452,7 @@ class Command(BaseCommand):
         holder = User.objects.filter(email=DEMO_HOLDER).first()
         if holder is None or Claim.objects.filter(user=holder).exists():
             return
-        free = Case.objects.filter(Case.claimable_q(), source=DEMO_SOURCE, assigned_to__isnull=True)
+        free = Case.objects.filter(Case.claimable_now_q(), source=DEMO_SOURCE)
         case_ids = list(free.order_by("-score", "pk").values_list("pk", flat=True)[:DEMO_HELD_CLAIMS])
         try:
             result = claim_cases(user=holder, case_ids=case_ids)
