@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -8,7 +8,7 @@ from cases import selectors
 from cases.filters import CaseFilterForm, check_case_filters
 from cases.models import Case
 from cases.presenters import case_for_viewer, cases_for_viewer
-from jsn.lib.api import ApiError
+from jsn.lib.api import ApiError, filter_parameters
 from jsn.lib.pagination import PageWithoutCount
 
 
@@ -81,14 +81,7 @@ class CaseListOutputSerializer(serializers.Serializer):
     results = CaseOutputSerializer(many=True)
 
 
-_PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="Page number, from 1.", required=False),
-    OpenApiParameter("page_size", int, description="Rows per page, 1–100 (default 25).", required=False),
-]
-_FILTER_PARAMETERS = _PAGE_PARAMETERS + [
-    OpenApiParameter(name, description=str(f.label or name), required=False, type=str)
-    for name, f in CaseFilterForm.base_fields.items()
-]
+_FILTER_PARAMETERS = filter_parameters(CaseFilterForm, max_page_size=100, default_page_size=25)
 
 
 class CaseListApi(APIView):

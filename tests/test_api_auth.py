@@ -96,3 +96,22 @@ def test_without_a_session_cookie_the_session_is_not_touched(api_client, subscri
     assert api_client.get("/api/v3/claims/count").status_code == 200
     api_client.credentials()
     assert api_client.get("/api/v3/claims/count").status_code == 401  # anonymous: the token challenge
+
+
+def test_a_token_header_wins_over_the_session_and_a_bad_one_is_refused_even_with_a_session(client, subscriber):
+    """Token authentication comes first: a request carrying both acts as the token's user (without the session's
+    CSRF check: a browser never adds that header cross-site on its own), and a bad token is a 401 however good
+    the session is — a script's broken credentials are never silently replaced by a browser's."""
+    other = UserFactory(email="script-owner@example.com")
+    token = Token.objects.create(user=other)
+    client.force_login(subscriber)
+    assert client.get("/api/v3/claims/count").json()["claim_limit"] == subscriber.claim_limit  # the session
+    as_token = client.get("/api/v3/claims/count", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert as_token.status_code == 200
+    refused = client.get("/api/v3/claims/count", HTTP_AUTHORIZATION="Token not-a-real-key")
+    assert (refused.status_code, refused.json()["code"]) == (401, "authentication_failed")
+    case = CaseFactory()
+    claimed = client.post(f"/api/v3/cases/{case.pk}/claim", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert claimed.status_code == 201
+    case.refresh_from_db()
+    assert case.assigned_to == other

@@ -79,10 +79,20 @@ def filter_parameters(form_class: type, *, max_page_size: int = 100, default_pag
             required=False,
             description=f"Rows per page, 1–{max_page_size} (default {default_page_size}).",
         ),
-    ] + [
-        OpenApiParameter(name, str, required=False, description=str(field.help_text or field.label or name))
-        for name, field in form_class.base_fields.items()
-    ]
+    ] + [form_field_parameter(name, field) for name, field in form_class.base_fields.items()]
+
+
+def form_field_parameter(name: str, field: Any) -> OpenApiParameter:
+    """A filter form's field as a query parameter; a choice field publishes its values, so a client can find them
+    (e.g. the case list's `claimed=claimable`)."""
+    choices = [value for value, _ in getattr(field, "choices", ()) if value != ""]
+    return OpenApiParameter(
+        name,
+        str,
+        required=False,
+        description=str(field.help_text or field.label or name),
+        enum=[str(value) for value in choices] or None,
+    )
 
 
 def parse_filters(form_class: type, params: Any) -> Any:

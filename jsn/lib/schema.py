@@ -70,4 +70,9 @@ class AutoSchema(SpectacularAutoSchema):
             if str(code) not in responses:
                 response = OpenApiResponse(ErrorSerializer, description=FRAMEWORK_ERRORS[code])
                 responses[str(code)] = self._get_response_for_code(response, str(code), direction=direction)
+        if "401" in responses:
+            responses["401"].setdefault("headers", {})["WWW-Authenticate"] = {
+                "schema": {"type": "string", "enum": ["Token"]},
+                "description": "The scheme to authenticate with: `Authorization: Token <key>`.",
+            }
         return dict(sorted(responses.items()))

@@ -217,6 +217,27 @@ def test_every_operation_documents_the_errors_it_can_answer(published):
         assert "404" in operations[key]["responses"], key  # a page past the end
 
 
+def test_401_is_documented_with_its_challenge_and_answered_with_it(published, client):
+    for path, item in published["paths"].items():
+        for method, op in item.items():
+            header = op["responses"]["401"]["headers"]["WWW-Authenticate"]
+            assert header["schema"]["enum"] == ["Token"], (method, path)
+    response = client.get("/api/v3/claims")  # anonymous: what the schema says
+    assert (response.status_code, response["WWW-Authenticate"], response.json()["code"]) == (
+        401,
+        "Token",
+        "not_authenticated",
+    )
+
+
+def test_choice_filters_publish_their_values(published):
+    parameters = {p["name"]: p for p in published["paths"]["/api/v3/cases"]["get"]["parameters"]}
+    assert "claimable" in parameters["claimed"]["schema"]["enum"]
+    assert set(parameters["stage"]["schema"]["enum"]) >= {"sold", "withdrawn", "auction_scheduled"}
+    claims = {p["name"]: p for p in published["paths"]["/api/v3/claims"]["get"]["parameters"]}
+    assert "active" in claims["status"]["schema"]["enum"]
+
+
 def test_page_past_the_end_and_rate_limited_export_answer_what_the_schema_says(api_client, subscriber):
     api_client.force_authenticate(subscriber)
     assert api_client.get("/api/v3/billing/invoices?page=9").json()["code"] == "not_found"
