@@ -12,10 +12,15 @@ from tests.factories import CaseFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 ID = re.compile(r'\sid="([^"]+)"')
+LABEL_FOR = re.compile(r'<label[^>]*\sfor="([^"]+)"')
 
 
 def duplicate_ids(html: str) -> list[str]:
-    return sorted(name for name, n in Counter(ID.findall(html)).items() if n > 1)
+    """Ids used more than once, and labels whose `for` names no element: both send a click to the wrong place."""
+    ids = Counter(ID.findall(html))
+    return sorted(
+        {name for name, n in ids.items() if n > 1} | {f"label for={t}" for t in LABEL_FOR.findall(html) if t not in ids}
+    )
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from jsn.lib.api import MAX_PAGE, ApiError
 
+PAST_THE_END = "Page {page} is past the end of the list."
+
 
 def whole_number_param(request: Request, name: str, *, default: int, maximum: int) -> int:
     """A query parameter that must be a whole number from 1 to `maximum` (`default` when absent), else a 400."""
@@ -68,7 +70,7 @@ class PageWithoutCount:
         if not rows and self.page > 1:
             # As on the counted lists: a page past the end is a 404, not an empty page whose `previous` points at
             # another empty page. Page 1 of nothing is an empty list.
-            raise ApiError(404, "not_found", f"Page {self.page} is past the end of the list.")
+            raise ApiError(404, "not_found", PAST_THE_END.format(page=self.page))
         return rows
 
     def response(self, results: list[Any]) -> Response:

@@ -2,6 +2,7 @@ import pytest
 
 from claims import services
 from claims.models import Claim
+from claims.views import BAD_SELECTION, NOTHING_SELECTED, TOO_MANY_SELECTED
 from tests.factories import CaseFactory, secrets_of
 
 pytestmark = pytest.mark.django_db
@@ -80,20 +81,24 @@ def test_next_must_stay_on_this_site(logged_in):
 @pytest.mark.parametrize(
     ("ids", "message"),
     [
-        ([], "Select at least one case first."),
-        ([""], "Select at least one case first."),
-        (["x"], "That selection is not valid. Reload the page and select the cases again."),
-        (["-1"], "That selection is not valid. Reload the page and select the cases again."),
-        (["1" * 30], "That selection is not valid. Reload the page and select the cases again."),
-        ([str(i) for i in range(1, 252)], "Select at most 250 cases at once."),
+        ([], NOTHING_SELECTED),
+        ([""], NOTHING_SELECTED),
+        (["x"], BAD_SELECTION),
+        (["-1"], BAD_SELECTION),
+        (["HELD", "x"], BAD_SELECTION),
+        (["1" * 30], BAD_SELECTION),
+        (["HELD", *(str(10**9 + i) for i in range(250))], TOO_MANY_SELECTED),
     ],
 )
 @pytest.mark.parametrize("path", ["/claims/claim/", "/claims/release/"])
-def test_bad_selections_are_refused_politely_saying_why(logged_in, ids, message, path):
+def test_bad_selections_are_refused_politely_saying_why(logged_in, subscriber, ids, message, path):
+    held = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[held.pk])
+    ids = [str(held.pk) if v == "HELD" else v for v in ids]  # a held case among refused ids stays as it is
     response = logged_in.post(path, {"case_ids": ids}, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200 and 'class="msg error"' in html and message in html
-    assert not Claim.objects.exists()
+    assert list(Claim.objects.values_list("case_id", "status")) == [(held.pk, "active")]  # nothing changed
 
 
 def test_claim_and_release_need_post_and_csrf(client, subscriber):

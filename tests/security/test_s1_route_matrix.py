@@ -155,7 +155,7 @@ MATRIX: list[Row] = [
         post={"other": {403}, "anonymous": API_AUTH},
         methods=frozenset({"post"}),
     ),
-    # The back office's read-only staff API (backoffice/api_urls.py): subscribers 403, anonymous 401/403.
+    # The back office's read-only staff API (backoffice/api_urls.py): subscribers 403, anonymous 401.
     Row(
         r"^api/v3/admin/(billing/summary|claims/stats|system/health)$",
         expect({403}, {403}, API_AUTH, OK),
