@@ -29,6 +29,7 @@ from accounts.models import User
 from billing.models import Invoice, InvoiceEvent, InvoiceLine
 from cases.models import Case, DocumentAccess
 from claims.models import ClaimEvent
+from jsn.lib.control_room import plain_id
 from leads.models import Delivery, LeadEvent, PlzSubscription
 
 
@@ -290,8 +291,8 @@ def _describe_log_entry(entry: LogEntry) -> Entry:
     verb = {ADDITION: "Added", DELETION: "Deleted"}.get(entry.action_flag, "Changed")
     model = entry.content_type.name if entry.content_type_id else "object"
     case_id = None
-    if entry.content_type_id and entry.content_type.model_class() is Case and entry.object_id.isdigit():
-        case_id = int(entry.object_id)
+    if entry.content_type_id and entry.content_type.model_class() is Case:
+        case_id = plain_id(entry.object_id)
     return Entry(
         at=entry.action_time,
         kind=Kind.ADMIN,

@@ -21,7 +21,8 @@ class BillingConfig(AppConfig):
 
         stripe_gateway.http_client_configure()
         # The admin (first in INSTALLED_APPS) has autodiscovered dj-stripe's admins by now.
-        from billing.djstripe_admin import actions_require_change_permission
+        from billing.djstripe_admin import actions_require_change_permission, search_fields_that_exist
 
         actions_require_change_permission()
+        search_fields_that_exist()
         setting_changed.connect(_stripe_http_setting_changed, dispatch_uid="billing-stripe-http-client")

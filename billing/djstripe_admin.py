@@ -24,8 +24,10 @@ from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.exceptions import NotRegistered
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from djstripe.admin.views import ConfirmCustomAction
@@ -60,6 +62,40 @@ def actions_require_change_permission() -> None:
             function = getattr(type(model_admin), name, None)
             if callable(function) and not hasattr(function, "allowed_permissions"):
                 function.allowed_permissions = ("change",)
+
+
+def _searchable(model: type[models.Model], search_field: str) -> bool:
+    """Whether a ModelAdmin search field names a path of real fields (a trailing lookup such as `__iexact` allowed)."""
+    path = search_field.lstrip("^=@").split(LOOKUP_SEP)
+    for end in range(len(path), 0, -1):
+        try:
+            get_fields_from_path(model, LOOKUP_SEP.join(path[:end]))
+        except (FieldDoesNotExist, NotRelationField):
+            continue
+        return end >= len(path) - 1  # at most one trailing lookup
+    return False
+
+
+def search_fields_that_exist() -> dict[str, list[str]]:
+    """dj-stripe 2.11 lists search fields some of its models no longer have (a customer's or an account's
+    `description`, an invoice's `number`, …: moved into `stripe_data`), so a search on those lists was a 500
+    (FieldError). Each dj-stripe admin keeps the search fields that exist, plus the Stripe id (`=id`, exact: staff
+    paste `cus_…`, `in_…` from Stripe's dashboard); returns what was dropped, per model."""
+    dropped: dict[str, list[str]] = {}
+    for model in apps.get_app_config("djstripe").get_models():
+        try:
+            model_admin = admin.site.get_model_admin(model)
+        except NotRegistered:
+            continue
+        fields = list(model_admin.search_fields or ())
+        kept = [field for field in fields if _searchable(model, field)]
+        if _searchable(model, "id") and "id" not in {field.lstrip("^=@") for field in kept}:
+            kept.append("=id")
+        if kept != fields:
+            model_admin.search_fields = kept
+            if gone := [field for field in fields if field not in kept]:
+                dropped[model._meta.label] = gone
+    return dropped
 
 
 def changelist_url(model: type[models.Model]) -> str:

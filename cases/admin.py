@@ -12,6 +12,7 @@ from cases import masking
 from cases.models import Case, Contact, Document
 from cases.services import ALLOWED_COLUMNS, REQUIRED_COLUMNS, CaseImportFileError, case_import_csv
 from jsn.lib.admin import CappedCountPaginator
+from jsn.lib.control_room import plain_id
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # ~150,000 rows; larger files belong to `manage.py import_cases`
 ERR_UPLOAD_TOO_LARGE = "The file is larger than 50 MB; import it with `manage.py import_cases` instead."
@@ -136,8 +137,8 @@ class CaseAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
         extra_context = dict(extra_context or {})
-        if object_id.isdigit():
-            extra_context["timeline_url"] = timeline_url(viewer=request.user, subject=Subject.CASE, pk=int(object_id))
+        if (pk := plain_id(object_id)) is not None:
+            extra_context["timeline_url"] = timeline_url(viewer=request.user, subject=Subject.CASE, pk=pk)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self) -> list[URLPattern]:

@@ -234,8 +234,8 @@ class ClaimAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term.isdigit():
-            return queryset.filter(Q(pk=int(term)) | Q(case_id=int(term))), False
+        if (number := plain_id(term)) is not None:
+            return queryset.filter(Q(pk=number) | Q(case_id=number)), False
         if "@" in term:
             return queryset.filter(user_id__in=User.objects.filter(email__icontains=term).values("pk")), False
         return queryset.filter(case_id__in=Case.objects.filter(case_number__icontains=term).values("pk")), False

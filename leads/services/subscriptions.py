@@ -13,6 +13,7 @@ from accounts.models import User
 from accounts.services import terms_require_current
 from billing import stripe_gateway
 from billing.stripe_sync import MAX_CONSECUTIVE_UNAVAILABLE
+from jsn.lib.control_room import plain_id
 from leads.models import (
     PLZ_VALIDATOR,
     LeadEvent,
@@ -158,7 +159,8 @@ def _stripe_plzs(metadata: dict[str, str]) -> list[str]:
 def _stripe_user(state: stripe_gateway.StripeSubscriptionState) -> User | None:
     """The subscriber: metadata["jsn_user_id"] (set by our Checkout), else the mirrored customer's subscriber."""
     user_id = state.metadata.get(stripe_gateway.METADATA_USER_ID, "")
-    user = User.objects.filter(pk=int(user_id)).first() if user_id.isdigit() else None
+    pk = plain_id(user_id)
+    user = User.objects.filter(pk=pk).first() if pk is not None else None
     if user is None and state.customer_id:
         user = User.objects.filter(djstripe_customers__id=state.customer_id).first()
     return user
