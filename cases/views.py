@@ -27,9 +27,15 @@ def case_list(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     query.pop("partial", None)
     context = {"form": parsed.form, "rows": rows, "page": page, "query": query.urlencode()}
-    status = 200 if parsed.ok else 400
+    if request.htmx and not parsed.ok:
+        # htmx swaps no 4xx answer: the errors go in out of band (200), the list and the address bar stay as they
+        # were. A full page (no JavaScript) answers 400 with the errors above an empty list.
+        response = render(request, "cases/_filter_errors.html", {**context, "oob": True})
+        response["HX-Reswap"] = "none"
+        response["HX-Push-Url"] = "false"
+        return response
     template = "cases/_case_table.html" if request.htmx else "cases/case_list.html"
-    return render(request, template, context, status=status)
+    return render(request, template, context, status=200 if parsed.ok else 400)
 
 
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:

@@ -33,3 +33,28 @@ def test_subscriber_filters_cases_and_opens_one(live_server, page, login, shot):
     assert tx.street not in body and tx.case_number not in body
     assert "1 contact, 2 phones, 1 e-mail on file" in body
     shot(page, "cases-03-detail-masked")
+
+
+def test_an_invalid_filter_shows_its_error_and_leaves_the_list(live_server, page, login, shot):
+    user = UserFactory(email="filters@example.com")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    CaseFactory(state="TX", score=91)
+    CaseFactory(state="FL", score=35)
+
+    login(page, user.email)
+    page.goto(f"{live_server.url}/cases/")
+    page.wait_for_selector("text=2 cases found")
+    page.fill("input[name=score_min]", "80")
+    page.fill("input[name=score_max]", "20")
+    page.click("button:has-text('Apply filters')")
+    page.wait_for_selector("#filter-errors .msg.error")
+    assert "must not be above" in page.inner_text("#filter-errors")
+    assert "2 cases found" in page.inner_text("#case-results")  # the list as it was
+    assert page.url == f"{live_server.url}/cases/"  # the invalid query is not pushed into the address bar
+    assert page.locator("table.cases tbody tr").count() == 2
+    shot(page, "cases-04-invalid-filter")
+
+    page.fill("input[name=score_max]", "")
+    page.click("button:has-text('Apply filters')")
+    page.wait_for_selector("text=1 case found")
+    assert page.inner_text("#filter-errors").strip() == ""  # the error goes once the filters are valid
