@@ -101,6 +101,20 @@ def test_a_sold_case_does_not_invite_a_claim_that_cannot_happen(client, subscrib
     assert "Claim to unlock" not in body and "Claim this case to unlock" not in body
 
 
+def test_a_case_another_subscriber_holds_does_not_invite_a_claim_either(
+    client, subscriber, other_subscriber, make_case
+):
+    case = make_case(assigned_to=other_subscriber, assigned_at=timezone.now())
+    DocumentFactory(case=case)
+    client.force_login(subscriber)
+
+    body = client.get(f"/cases/{case.pk}/").content.decode()
+
+    assert "Claimed by another subscriber" in body
+    assert "Another subscriber holds this case, so they stay hidden." in body
+    assert "Claim to unlock" not in body and "Claim this case to unlock" not in body
+
+
 def test_the_owner_sees_contact_roles_in_words(client, subscriber):
     case = CaseFactory(assigned_to=subscriber, assigned_at=timezone.now())
     ContactFactory(case=case, relation="co_owner")
