@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from billing import selectors, stripe_gateway
 from billing.models import Invoice
 from billing.pdf import invoice_pdf
+from jsn.lib.pagination import page_for
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ CARD_PENDING = "Thanks — your card is saved as soon as Stripe confirms it (usu
 
 @never_cache
 def billing_overview(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.invoice_list_for(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_for(Paginator(selectors.invoice_list_for(user=request.user), PAGE_SIZE), request.GET.get("page"))
     pricing = selectors.active_pricing_config()
     context = {
         "page": page,

@@ -8,6 +8,7 @@ from cases import selectors
 from cases.filters import parse_case_filters
 from cases.models import Case, Contact
 from cases.presenters import case_for_viewer, cases_for_viewer, dollars
+from jsn.lib.pagination import page_for
 
 PAGE_SIZE = 25
 
@@ -18,7 +19,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     page = None
     if parsed.ok:
         pages = selectors.CaseListPages(user=request.user, filters=parsed.filters)
-        page = Paginator(pages, PAGE_SIZE).get_page(request.GET.get("page"))
+        page = page_for(Paginator(pages, PAGE_SIZE), request.GET.get("page"))
         rows = cases_for_viewer(page.object_list, viewer=request.user)
         for row in rows:  # done here once rather than by template tags per row (reverse, widthratio, intcomma)
             row["detail_url"] = reverse("case_detail", args=[row["id"]])

@@ -6,6 +6,7 @@ Counting every match costs more than the page itself on large filtered tables, a
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from jsn.lib.api import MAX_PAGE, ApiError
+from jsn.lib.control_room import plain_int
 
 PAST_THE_END = "Page {page} is past the end of the list."
 
@@ -24,13 +26,18 @@ def whole_number_param(request: Request, name: str, *, default: int, maximum: in
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid", f"{name} must be a whole number.") from None
+    value = plain_int(raw)  # ASCII digits only: int() would also take "1_0" (10), " 5", "+5", other scripts' digits
+    if value is None:
+        raise ApiError(400, "invalid", f"{name} must be a whole number.")
     if not 1 <= value <= maximum:
         raise ApiError(400, "invalid", f"{name} must be between 1 and {maximum}.")
     return value
+
+
+def page_for(paginator: Paginator, raw: str | None) -> Page:
+    """The page a list page's `?page=` names: Django's get_page, except that 0, a negative number or anything but
+    ASCII digits is the first page (get_page gives the last one for 0 and negatives, and int() takes "1_0")."""
+    return paginator.get_page(max(1, plain_int(raw or "") or 1))
 
 
 def page_of(queryset: QuerySet, *, page: int, size: int) -> tuple[list[Any], bool]:
