@@ -18,6 +18,7 @@ from jsn.lib.api import (
     BIGINT_MAX,
     ApiError,
     HasModelPermissions,
+    StrictInputSerializer,
     filter_parameters,
     parse_filters,
 )
@@ -201,7 +202,7 @@ class GenerateDailyApi(APIView):
 
     permission_classes = [IsAdminUser]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         date = serializers.DateField(required=False, help_text="Bill this day only; default: all unbilled days.")
         dry_run = serializers.BooleanField(required=False, default=False)
 
@@ -296,7 +297,7 @@ class AdminInvoiceMarkPaidApi(APIView):
     permission_classes = [IsAdminUser, HasModelPermissions]
     required_permissions = ("billing.change_invoice",)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         reason = serializers.CharField(max_length=500, help_text="Recorded in the invoice's audit trail.")
 
     class OutputSerializer(serializers.Serializer):

@@ -21,6 +21,7 @@ from jsn.lib.api import (
     BIGINT_MAX,
     ApiError,
     HasModelPermissions,
+    StrictInputSerializer,
     filter_parameters,
     parse_filters,
 )
@@ -400,7 +401,7 @@ class UserReleaseAllClaimsApi(APIView):
     permission_classes = [IsAdminUser, HasModelPermissions]
     required_permissions = ("claims.change_claim",)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         reason = serializers.CharField(
             required=False, allow_blank=True, max_length=200, help_text="Recorded in the audit trail."
         )

@@ -1,9 +1,10 @@
 """Shared API plumbing: every error answer is `{"code": <machine-readable>, "detail": <human text>}`."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -29,6 +30,19 @@ class ApiError(exceptions.APIException):
         self.code = code
         self.extra = extra
         super().__init__(detail=detail, code=code)
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """A request body that refuses keys it does not know: 400 `unknown_field` naming them. For staff operations,
+    where a misspelt field must not quietly mean the default (`{"day": …}` for `{"date": …}` billed every unbilled
+    day instead of one)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                raise ApiError(400, "unknown_field", f"Unknown field: {', '.join(unknown)}.", fields=unknown)
+        return super().to_internal_value(data)
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:

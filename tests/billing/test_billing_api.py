@@ -124,6 +124,18 @@ def test_generate_daily_is_staff_only_and_bills_the_day(api_client, subscriber, 
     assert Invoice.objects.filter(user=subscriber).count() == 1
 
 
+def test_generate_daily_refuses_a_misspelt_field_instead_of_billing_every_day(api_client, subscriber, staff_user):
+    from billing.models import BillingRun
+
+    ClaimFactory(user=subscriber, claimed_at=local(D, 9))
+    api_client.force_authenticate(staff_user)
+    with frozen(local(D + timedelta(days=3), 10)):
+        refused = api_client.post("/api/v3/admin/billing/generate-daily", {"day": str(D)}, format="json")
+    assert refused.status_code == 400
+    assert (refused.json()["code"], refused.json()["fields"]) == ("unknown_field", ["day"])
+    assert not BillingRun.objects.exists() and not Invoice.objects.exists()
+
+
 def test_billing_page_lists_my_invoices_and_preview(client, billed, other_subscriber):
     client.force_login(billed)
     with frozen(local(D + timedelta(days=2), 10)):
