@@ -94,7 +94,9 @@ class CaseListApi(APIView):
             raise ApiError(400, "masked_field", parsed.refused_detail, fields=list(parsed.refused))
         if parsed.unknown:
             unknown = list(parsed.unknown)
-            raise ApiError(400, "unknown_parameter", f"Unknown parameter: {', '.join(unknown)}.", fields=unknown)
+            hint = " Sort with `sort`." if "ordering" in unknown else ""
+            detail = f"Unknown parameter: {', '.join(unknown)}.{hint}"
+            raise ApiError(400, "unknown_parameter", detail, fields=unknown)
         if parsed.errors is not None:
             raise ApiError(400, "invalid", "The filters are invalid.", errors=parsed.errors)
         viewer = request.user

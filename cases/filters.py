@@ -86,7 +86,8 @@ def parse_case_filters(params: QueryDict, *, sees_everything: bool) -> ParsedFil
     refused = (
         [] if sees_everything else masking.refused_query_keys(keys, params.getlist("sort") + params.getlist("ordering"))
     )
-    unknown = [k for k in keys if k not in form.fields and k not in refused and k != "ordering"]
+    # `ordering` (DRF's name) is not ours: unknown like any other (`sort` sorts), after the masked-field check.
+    unknown = [k for k in keys if k not in form.fields and k not in refused]
     if refused:
         form.is_valid()
         form.add_error(None, masking.MASKED_FIELD_REFUSED.format(field=", ".join(refused)))

@@ -107,6 +107,9 @@ def test_filtering_or_sorting_by_a_masked_field_is_refused(api_client, subscribe
 def test_unknown_and_invalid_parameters_are_400_with_codes(api_client, subscriber):
     api_client.force_authenticate(subscriber)
     assert api_client.get("/api/v3/cases?colour=red").json()["code"] == "unknown_parameter"
+    ordering = api_client.get("/api/v3/cases?ordering=bogus").json()  # DRF's name is not ours: say which is
+    assert (ordering["code"], ordering["fields"]) == ("unknown_parameter", ["ordering"])
+    assert "Sort with `sort`." in ordering["detail"]
     response = api_client.get("/api/v3/cases?score_min=90&score_max=10")
     assert response.status_code == 400 and response.json()["code"] == "invalid"
     assert api_client.get("/api/v3/cases?score_min=abc").status_code == 400
