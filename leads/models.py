@@ -8,9 +8,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-# Five digits; none starts with 00 (the lowest German PLZ is 01001), as leads.plz reads them from PDFs.
+# Five digits from 01001 (the lowest German PLZ) to 99999, the rule leads.plz reads them from PDFs by.
 PLZ_VALIDATOR = RegexValidator(
-    r"^(?!00)[0-9]{5}\Z", "A German postal code (PLZ) has five digits and does not start with 00."
+    r"^(?!00|01000)[0-9]{5}\Z", "A German postal code (PLZ) has five digits, from 01001 to 99999."
 )
 
 

@@ -121,8 +121,8 @@ _NOT_A_CITY = {
 
 
 def _valid_plz(value: str) -> bool:
-    # German PLZ run from 01001 to 99998; 00xxx is not assigned.
-    return len(value) == 5 and value.isascii() and value.isdigit() and not value.startswith("00")
+    # German PLZ run from 01001 to 99998; 00xxx and 01000 are not assigned (the same rule as PLZ_VALIDATOR).
+    return len(value) == 5 and value.isascii() and value.isdigit() and value >= "01001"
 
 
 def find_candidates(pages: list[str]) -> list[Candidate]:

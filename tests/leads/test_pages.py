@@ -53,14 +53,15 @@ def test_asking_for_a_plz_already_held_says_so_instead_of_awaiting_payment(clien
     assert PlzSubscription.objects.get(user=subscriber, plz="10115").status == "active"
 
 
-def test_a_plz_starting_with_00_is_refused(client, subscriber):
+def test_a_plz_outside_01001_to_99999_is_refused_as_the_message_says(client, subscriber):
     client.force_login(subscriber)
 
-    response = client.post(reverse("leads_subscriptions"), {"plz": "00000 01067"}, follow=True)
+    response = client.post(reverse("leads_subscriptions"), {"plz": "00000 01000 01001 99999 01067"}, follow=True)
 
     page = response.content.decode()
-    assert "Not a German PLZ (five digits, 01001–99999): 00000" in page
-    assert [s.plz for s in PlzSubscription.objects.filter(user=subscriber)] == ["01067"]
+    assert "Not a German PLZ (five digits, 01001–99999): 00000, 01000" in page
+    subscribed = sorted(s.plz for s in PlzSubscription.objects.filter(user=subscriber))
+    assert subscribed == ["01001", "01067", "99999"]
 
 
 def test_add_plz_requires_current_terms(client):

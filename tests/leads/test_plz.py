@@ -54,6 +54,7 @@ NONE_OR_SEVERAL = [
     ("only a 5-digit reference", pdf_from_lines([(72, 700, "Referenz 12345")]), []),
     ("only a price", pdf_from_lines([(72, 700, "Kaufpreis 25000 Euro")]), []),
     ("invalid 00xxx code", pdf_from_lines([(72, 700, "00123 Nirgendwo")]), []),
+    ("01000 is below the lowest PLZ", pdf_from_lines([(72, 700, "01000 Nirgendwo")]), []),
     ("six digits", pdf_from_lines([(72, 700, "123456 Berlin")]), []),
     ("empty page", pdf_from_lines([]), []),
     ("scanned-like, image only", samples.image_only_pdf(), []),
