@@ -365,9 +365,9 @@ def reassign_step(
                 services.claim_reassign(actor=request.user, claim=claim, to_user=to_user, reason=reason)
                 moved += 1
             except services.ClaimError as exc:
-                refused.append(f"claim #{claim.pk}: {exc.message}")
+                refused.append(f"claim #{claim.pk}: {exc.message.rstrip('.')}")
         if moved:
-            messages.success(request, f"Reassigned {moved} claim(s) to {to_user.email}.")
+            messages.success(request, f"Reassigned {moved} claim{'s' if moved != 1 else ''} to {to_user.email}.")
         if refused:
             messages.error(request, "Not reassigned — " + "; ".join(refused))
         return None

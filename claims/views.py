@@ -11,6 +11,7 @@ from cases import masking
 from cases.models import Case
 from claims import selectors, services
 from claims.limits import RATE_LIMITED, claim_requests_wait
+from claims.models import Claim
 from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome
 
 # What each outcome tells the person who clicked.
@@ -34,6 +35,10 @@ def my_claims(request: HttpRequest) -> HttpResponse:
     for claim in claims:  # the masking policy decides, even here: ownership is cases.assigned_to
         claim.visible = masking.viewer_sees_sensitive(request.user, claim.case)
     ended = list(selectors.claim_list_for(user=request.user).exclude(status="active")[:20])
+    for claim in ended:  # "Released by you", not "Released (Released by the owner)"
+        own = claim.status == Claim.Status.RELEASED and claim.release_reason == services.OWNER_RELEASE_REASON
+        claim.how = "Released by you" if own else claim.get_status_display()
+        claim.why = "" if own else claim.release_reason
     context = {
         "claims": claims,
         "ended": ended,

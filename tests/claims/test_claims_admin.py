@@ -85,7 +85,7 @@ def test_reassign_action_shows_a_form_then_reassigns_with_reason(admin_client_, 
         },
         follow=True,
     )
-    assert "Reassigned 1 claim(s) to other@example.com." in response.content.decode()
+    assert "Reassigned 1 claim to other@example.com." in response.content.decode()
     new = Claim.objects.get(status="active")
     assert new.user == other_subscriber
     event = ClaimEvent.objects.get(action="reassigned")

@@ -38,6 +38,15 @@ def test_ended_claims_are_listed_masked(logged_in, subscriber, make_case):
     assert "Ended claims" in html and f"Case #{case.pk}" in html
     assert not [s for s in secrets_of(case) if s in html]
     assert "My claims (0)" in html
+    assert "Released by you" in html and "Released by the owner" not in html
+
+
+def test_an_ended_claim_says_how_it_ended_and_why(logged_in, subscriber, staff_user, make_case):
+    case = make_case()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    services.claim_release(actor=staff_user, case_ids=[case.pk], reason="duplicate account")
+    html = logged_in.get("/claims/").content.decode()
+    assert 'Released <span class="muted">(duplicate account)</span>' in html
 
 
 def test_claim_selected_with_htmx_answers_per_case_and_triggers_a_table_reload(logged_in, other_subscriber):

@@ -49,7 +49,7 @@ def test_staff_reassigns_a_claim_and_marks_an_invoice_paid(live_server, page, lo
     page.fill("input[name=reason]", "alice asked us to move it")
     shot(page, "control-room-claims-reassign-form")
     page.click("input[name=apply]")
-    page.get_by_text("Reassigned 1 claim(s) to bob@example.com.").wait_for()
+    page.get_by_text("Reassigned 1 claim to bob@example.com.").wait_for()
     assert page.url.startswith(f"{live_server.url}/admin/claims/")
     new = Claim.objects.get(case=cases[0], status="active")
     assert new.user == bob

@@ -90,7 +90,7 @@ def test_staff_reassign_a_claim_and_see_it_in_the_case_timeline(live_server, pag
     page.fill("input[name=reason]", "Territory change: Broward moves to Bob")
     shot(page, "audit-3-reassign-form")
     page.click("input[name=apply]")
-    page.get_by_text("Reassigned 1 claim(s) to bob@example.com.").wait_for()
+    page.get_by_text("Reassigned 1 claim to bob@example.com.").wait_for()
     new_claim = Claim.objects.get(case=case, status="active")
     assert new_claim.user == bob
     assert refused() == []  # the widget runs from static files: nothing refused by the CSP
