@@ -259,7 +259,9 @@ def _claim_cases(*, user_id: int, case_ids: list[int]) -> ClaimResult:
         remaining = user.claim_limit - active
         to_claim: list[Case] = []
         outcomes: dict[int, CaseOutcome] = {}
-        for case_id in sorted(case_ids):
+        # Locked in id order above; the limit is then filled in the order the request names the cases (the order
+        # the subscriber saw them in, e.g. best score first), not by id.
+        for case_id in case_ids:
             case = by_id.get(case_id)
             if case is None:
                 outcomes[case_id] = CaseOutcome(case_id, Outcome.NOT_FOUND, NOT_FOUND)

@@ -55,11 +55,11 @@ def test_bulk_claim_reports_every_outcome_in_request_order(subscriber, other_sub
     ids = [free[2].pk, taken.pk, missing, sold.pk, free[0].pk, closed.pk, free[1].pk]
     result = services.claim_cases(user=subscriber, case_ids=ids)
     assert [o.case_id for o in result.outcomes] == ids
-    # The limit (2) is filled in case-id order, whatever order the request named them in.
+    # The limit (2) is filled in the order the request named the cases (locks are still taken in id order).
     assert outcomes(result) == {
+        free[2].pk: "claimed",
         free[0].pk: "claimed",
-        free[1].pk: "claimed",
-        free[2].pk: "limit_reached",
+        free[1].pk: "limit_reached",
         taken.pk: "already_claimed",
         missing: "not_found",
         sold.pk: "not_claimable",

@@ -177,3 +177,13 @@ def test_the_terms_page_states_when_they_were_accepted_without_a_double_stop(log
 
     assert f"You accepted version {subscriber.terms_version} on " in body
     assert " UTC.</p>" in body and "..</p>" not in body
+
+
+def test_at_the_limit_the_cases_ticked_first_on_the_page_are_the_ones_claimed(logged_in, subscriber):
+    subscriber.claim_limit = 1
+    subscriber.save()
+    older_low, newer_best = CaseFactory(score=40), CaseFactory(score=99)  # the list shows the best first
+    html = logged_in.get("/cases/").content.decode()
+    assert html.index(f'value="{newer_best.pk}"') < html.index(f'value="{older_low.pk}"')
+    logged_in.post("/claims/claim/", {"case_ids": [newer_best.pk, older_low.pk]}, HTTP_HX_REQUEST="true")
+    assert list(Claim.objects.filter(status="active").values_list("case_id", flat=True)) == [newer_best.pk]
