@@ -11,7 +11,7 @@ from django.urls import reverse
 from accounts.models import User
 from billing import ledger, pricing
 from billing.models import Invoice, PricingConfig
-from billing.services import billing_time_zone, billing_today
+from billing.services import billing_time_zone, billing_today, claim_grace, claim_spans
 from cases.models import Case
 from claims.models import Claim
 
@@ -141,6 +141,22 @@ def tomorrow_charge_for(*, user: User) -> ChargePreview:
     return ChargePreview(day=tomorrow, claims=len(per_case), totals=totals)
 
 
+def today_charge_for(*, user: User) -> ChargePreview:
+    """What today's invoice holds so far (the daily job bills it once today has ended): every case the user held
+    at some moment today, released ones included unless released within CLAIM_GRACE_MINUTES, once, at its frozen
+    price — the daily job's own rules (billing.ledger). A claim still inside its grace counts: kept, it is billed."""
+    today = billing_today()
+    if not user.billing_active:
+        return ChargePreview(day=today, claims=0, totals={})
+    tz = billing_time_zone()
+    spans = claim_spans(user_ids=[user.pk], first=today, last=today, tz=tz)[user.pk]
+    days = ledger.billable_days(spans, tz=tz, grace=claim_grace(), first=today, last=today)
+    totals: dict[str, int] = {}
+    for billable in days:
+        totals[billable.span.currency] = totals.get(billable.span.currency, 0) + billable.span.price_cents
+    return ChargePreview(day=today, claims=len(days), totals=totals)
+
+
 def month_totals_for(*, user: User, today: date | None = None) -> dict[str, int]:
     """Cents per currency invoiced to the user for days of the current month (void invoices excluded)."""
     today = today or billing_today()
@@ -164,6 +180,7 @@ __all__ = [
     "month_totals_for",
     "price_table_for",
     "pricing_quote_for",
+    "today_charge_for",
     "tomorrow_charge_for",
 ]
 

@@ -96,8 +96,35 @@ def billing_today() -> date:
     return timezone.now().astimezone(billing_time_zone()).date()
 
 
-def _grace() -> timedelta:
+def claim_grace() -> timedelta:
+    """CLAIM_GRACE_MINUTES: a claim released within it is never billed."""
     return timedelta(minutes=settings.CLAIM_GRACE_MINUTES)
+
+
+def claim_spans(
+    *, user_ids: list[int], first: date, last: date, tz: ZoneInfo
+) -> defaultdict[int, list[ledger.ClaimSpan]]:
+    """The users' claims active at some moment of [first, last], as the ledger reads them, per user."""
+    spans: defaultdict[int, list[ledger.ClaimSpan]] = defaultdict(list)
+    rows = (
+        Claim.objects.filter(user_id__in=user_ids)
+        .filter(_claims_overlapping(first, last, tz))
+        .values_list(
+            "user_id",
+            "id",
+            "case_id",
+            "claimed_at",
+            "released_at",
+            "daily_price_cents",
+            "currency",
+            "score_at_claim",
+            "case__case_number",
+        )
+        .order_by()
+    )
+    for user_id, *values in rows.iterator(chunk_size=5000):
+        spans[user_id].append(ledger.ClaimSpan(*values))
+    return spans
 
 
 @dataclass
@@ -182,26 +209,8 @@ def _plan_batch(user_ids: list[int], *, window: "_Window", run: BillingRun | Non
             "user_id", "invoice_date"
         )
     )
-    spans: dict[int, list[ledger.ClaimSpan]] = defaultdict(list)
     billable_users = [uid for uid in user_ids if active.get(uid)]
-    rows = (
-        Claim.objects.filter(user_id__in=billable_users)
-        .filter(_claims_overlapping(first, last, tz))
-        .values_list(
-            "user_id",
-            "id",
-            "case_id",
-            "claimed_at",
-            "released_at",
-            "daily_price_cents",
-            "currency",
-            "score_at_claim",
-            "case__case_number",
-        )
-        .order_by()
-    )
-    for user_id, *values in rows.iterator(chunk_size=5000):
-        spans[user_id].append(ledger.ClaimSpan(*values))
+    spans = claim_spans(user_ids=billable_users, first=first, last=last, tz=tz)
 
     for user_id in user_ids:
         if user_id not in active:
@@ -218,7 +227,7 @@ def _plan_batch(user_ids: list[int], *, window: "_Window", run: BillingRun | Non
         if not active[user_id]:
             continue  # billing off: the days pass, deliberately unbilled
         by_day: dict[date, list[ledger.BillableDay]] = defaultdict(list)
-        for item in ledger.billable_days(spans.get(user_id, ()), tz=tz, grace=_grace(), first=start, last=last):
+        for item in ledger.billable_days(spans.get(user_id, ()), tz=tz, grace=claim_grace(), first=start, last=last):
             if (user_id, item.day) not in billed:
                 by_day[item.day].append(item)
         if by_day:
@@ -350,7 +359,7 @@ def billing_window(*, up_to: date | None, since: date | None, move_cursor: bool 
     now = timezone.now()
     today = now.astimezone(tz).date()
     up_to = up_to or today
-    ready = ledger.last_ready_day(now, tz=tz, grace=_grace())
+    ready = ledger.last_ready_day(now, tz=tz, grace=claim_grace())
     last = min(up_to - ledger.ONE_DAY, ready)
     lookback = getattr(settings, "BILLING_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)
     default_first = ready - timedelta(days=lookback - 1)
@@ -434,7 +443,7 @@ def billing_run_day(*, day: date | None, dry_run: bool = False, trigger: str) ->
     A day that has not ended (with the grace period after it) is refused with DayNotReady rather than run empty:
     the operator asked for that day and must learn it was not billed.
     """
-    if day is not None and day > ledger.last_ready_day(timezone.now(), tz=billing_time_zone(), grace=_grace()):
+    if day is not None and day > ledger.last_ready_day(timezone.now(), tz=billing_time_zone(), grace=claim_grace()):
         raise DayNotReady(ERR_NOT_READY.format(day=day))
     return billing_run(up_to=day + ledger.ONE_DAY if day else None, since=day, dry_run=dry_run, trigger=trigger)
 

@@ -34,6 +34,8 @@ def billing_overview(request: HttpRequest) -> HttpResponse:
         "page": page,
         "invoices": page.object_list,
         "month_totals": sorted(selectors.month_totals_for(user=request.user).items()),
+        "today": selectors.today_charge_for(user=request.user),
+        "grace_minutes": settings.CLAIM_GRACE_MINUTES,
         "preview": selectors.tomorrow_charge_for(user=request.user),
         "pricing": pricing,
         "stripe_enabled": stripe_gateway.is_enabled(),

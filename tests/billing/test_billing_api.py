@@ -186,3 +186,24 @@ def test_case_number_on_an_invoice_shows_only_while_the_user_owns_the_case(api_c
     text = "".join(page.extract_text() for page in PdfReader(__import__("io").BytesIO(pdf.content)).pages)
     assert case.case_number not in text and f"Case #{case.pk}" in text
     assert case.case_number not in line.description  # what Stripe's hosted invoice shows
+
+
+def test_the_billing_page_shows_today_so_far_by_the_daily_jobs_rules(client, subscriber, settings):
+    """Today's invoice is made tomorrow; until then the page says what it holds: a case released today (past the
+    grace) still counts, one released within the grace does not, a held one counts once."""
+    from tests.billing.factories import released_claim
+
+    settings.CLAIM_GRACE_MINUTES = 15
+    ClaimFactory(user=subscriber, claimed_at=local(D, 8), daily_price_cents=1000)  # held
+    released_claim(user=subscriber, claimed_at=local(D, 9), released_at=local(D, 10), daily_price_cents=500)
+    released_claim(user=subscriber, claimed_at=local(D, 9), released_at=local(D, 9) + timedelta(minutes=5))
+    yesterday = D - timedelta(days=1)
+    released_claim(user=subscriber, claimed_at=local(yesterday, 8), released_at=local(yesterday, 9))  # not today
+    client.force_login(subscriber)
+    with frozen(local(D, 12)):
+        html = client.get("/billing/").content.decode()
+    today = html[html.index('id="today-so-far"') : html.index('id="tomorrow"')]
+    assert "Today so far (2026-06-10), invoiced tomorrow" in today
+    assert "15.00 USD" in today and "2 cases held today" in today
+    tomorrow = html[html.index('id="tomorrow"') :]
+    assert "10.00 USD" in tomorrow and "1 active claim" in tomorrow
