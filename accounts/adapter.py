@@ -1,9 +1,29 @@
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
 from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from accounts.services import terms_are_current
+
+SITE_NAME = "JSN"
+
+
+@dataclass(frozen=True)
+class MailSite:
+    """What allauth's e-mail templates read as `current_site` (a django.contrib.sites Site, or Django's RequestSite
+    naming the site after the request's host when the sites framework is not installed, as here)."""
+
+    name: str
+    domain: str
+
+
+def mail_site() -> MailSite:
+    """The product, named as people know it, at the address its links use (SITE_URL)."""
+    return MailSite(name=SITE_NAME, domain=urlsplit(settings.SITE_URL).netloc)
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -14,3 +34,7 @@ class AccountAdapter(DefaultAccountAdapter):
         if user.is_authenticated and not user.is_staff and not terms_are_current(user=user):
             return f"{reverse('terms')}?{urlencode({'next': url})}"
         return url
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """Every allauth e-mail greets from JSN ("Hello from JSN!"), not from the server's host and port."""
+        super().send_mail(template_prefix, email, {**context, "current_site": mail_site()})

@@ -6,16 +6,20 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts import services
+from accounts.forms import UserAdminChangeForm, UserAdminCreationForm
 from accounts.models import User, UserEvent
 from audit.selectors import Subject
 from audit.views import timeline_url
 from claims.admin import release_all_claims
+from jsn.lib.control_room import plain_id
 
 ADMIN_CHANGE_REASON = "Changed in the user admin"
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = UserAdminChangeForm
+    add_form = UserAdminCreationForm
     ordering = ["email"]
     list_display = ["email", "role", "claim_limit", "billing_active", "is_active", "date_joined", "last_login"]
     list_filter = ["role", "billing_active", "is_active", "is_staff"]
@@ -42,9 +46,10 @@ class UserAdmin(DjangoUserAdmin):
 
     ACCOUNT_CHANGES_SHOWN = 10
 
-    @admin.display(description="Changes by staff")
+    @admin.display(description="Account changes")
     def account_changes(self, obj: User) -> str:
-        """The latest audited changes of limit and billing (read-only; the full trail is linked)."""
+        """The latest audited changes of limit and billing by staff, and of the user's API token (read-only; the
+        full trail is linked)."""
         if obj.pk is None:
             return "—"
         events = list(obj.events.select_related("actor")[: self.ACCOUNT_CHANGES_SHOWN])
@@ -88,8 +93,9 @@ class UserAdmin(DjangoUserAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
         extra_context = dict(extra_context or {})
-        if object_id.isdigit():
-            extra_context["timeline_url"] = timeline_url(viewer=request.user, subject=Subject.USER, pk=int(object_id))
+        pk = plain_id(object_id)  # not str.isdigit: "²" is a digit to it, and int("²") raises (a 500)
+        if pk is not None:
+            extra_context["timeline_url"] = timeline_url(viewer=request.user, subject=Subject.USER, pk=pk)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> list[str]:

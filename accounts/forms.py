@@ -1,9 +1,13 @@
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.http import HttpRequest
 
 from accounts.models import User
 from accounts.services import terms_accept
+
+# Django's own wording for a unique field, so the admin reads the same for `alice@x` and `Alice@X`.
+EMAIL_TAKEN = "User with this E-mail address already exists."
 
 
 class SignupForm(forms.Form):
@@ -49,3 +53,25 @@ class CloseAccountForm(forms.Form):
         if self.cleaned_data["confirm"].strip() != "CLOSE":
             raise forms.ValidationError("Type CLOSE (in capitals) to confirm.")
         return "CLOSE"
+
+
+class UniqueEmailMixin:
+    """User.save() lowercases the e-mail address, so `Alice@JSN.local` collides with `alice@jsn.local` only at the
+    INSERT/UPDATE (an IntegrityError, a 500). The form checks the address as it will be stored, ignoring case."""
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].lower()
+        others = User.objects.filter(email__iexact=email)
+        if self.instance.pk is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError(EMAIL_TAKEN, code="unique")
+        return email
+
+
+class UserAdminChangeForm(UniqueEmailMixin, UserChangeForm):
+    pass
+
+
+class UserAdminCreationForm(UniqueEmailMixin, AdminUserCreationForm):
+    pass

@@ -106,11 +106,15 @@ class ImmutableUserEventError(Exception):
 
 
 class UserEvent(AppendOnlyModel):
-    """Immutable audit row for staff changes to an account's claim limit or billing flag: who, what, when, why."""
+    """Immutable audit row for staff changes to an account's claim limit or billing flag, and for the API tokens the
+    user issues and revokes: who, what, when, why."""
 
     class Action(models.TextChoices):
         CLAIM_LIMIT_SET = "claim_limit_set", "Claim limit set"
         BILLING_SET = "billing_set", "Billing switched"
+        # from/to name a token by the last characters of its key (never the key): "…3f9a".
+        API_TOKEN_ISSUED = "api_token_issued", "API token issued"
+        API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="events")
     actor = models.ForeignKey(

@@ -1,5 +1,5 @@
-"""Account writes: terms acceptance, export and closure, staff changes to limits and billing (audited), and
-the retention of login records and sessions."""
+"""Account writes: terms acceptance, export and closure, staff changes to limits and billing (audited), the
+user's API token (audited), lockouts lifted by a password reset, and the retention of login records and sessions."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,7 +10,9 @@ from axes.models import AccessAttempt, AccessFailureLog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
+from accounts.axes import lockout_username
 from accounts.models import User, UserEvent
 
 TERMS_NOT_ACCEPTED = "Please accept the current terms of service first."
@@ -104,6 +106,22 @@ def failed_logins_prune(*, now: datetime | None = None) -> LoginRetentionReport:
     )
 
 
+def login_lockout_clear(*, user: User) -> int:
+    """Lift django-axes' lockout (and failure count) of every address the user logs in with; returns the number of
+    attempt records removed.
+
+    Called when a password reset by e-mail completes: whoever finished it controls the mailbox, and the failures
+    counted were against the old password. axes' access logs are left alone (they are the record of the attempts).
+    """
+    from allauth.account.models import EmailAddress
+    from axes.utils import reset
+
+    addresses = {user.email, *EmailAddress.objects.filter(user=user).values_list("email", flat=True)}
+    # Keyed exactly as axes stored them (AXES_USERNAME_CALLABLE); never an empty key, which axes reads as "all".
+    keys = sorted({key for key in (lockout_username(None, {"login": a}) for a in addresses) if key})
+    return sum(reset(username=key) for key in keys)
+
+
 def sessions_expired_clear() -> None:
     """Delete expired sessions, as `manage.py clearsessions` does: Django keeps their rows until someone clears them.
     Whatever SESSION_ENGINE is configured decides how (a no-op for engines that expire on their own)."""
@@ -185,3 +203,51 @@ def user_set_billing(*, actor: User, user: User, billing_active: bool | None = N
             )
     user.billing_active = new
     return UserChange(user=user, previous=previous, changed=previous != new)
+
+
+# --- The user's own API token (each change audited in UserEvent) ----------------------------------------------
+
+
+def _token_label(token: Token | None) -> str:
+    """A token as the audit trail names it: the last characters of its key, too few to use."""
+    return f"…{token.key[-4:]}" if token is not None else ""
+
+
+def api_token_issue(*, user: User) -> Token:
+    """Give the user a new API token, replacing (so revoking) the one they had. Audited; the caller shows the key."""
+    with transaction.atomic():
+        # DRF allows one token per user: two issues at once (a double click) must not both insert.
+        User.objects.select_for_update().only("id").get(pk=user.pk)
+        previous = Token.objects.filter(user=user).first()
+        replaced = _token_label(previous)  # before the delete, which clears the key (the primary key)
+        if previous is not None:
+            previous.delete()
+        token = Token.objects.create(user=user)
+        UserEvent.objects.create(
+            user_id=user.pk,
+            actor=user,
+            action=UserEvent.Action.API_TOKEN_ISSUED,
+            from_value=replaced,
+            to_value=_token_label(token),
+            reason="replaced the previous token" if replaced else "",
+        )
+    return token
+
+
+def api_token_revoke(*, user: User) -> bool:
+    """Delete the user's API token: requests with it are refused (401) from now on. False if they had none."""
+    with transaction.atomic():
+        User.objects.select_for_update().only("id").get(pk=user.pk)
+        token = Token.objects.filter(user=user).first()
+        if token is None:
+            return False
+        revoked = _token_label(token)  # before the delete, which clears the key (the primary key)
+        token.delete()
+        UserEvent.objects.create(
+            user_id=user.pk,
+            actor=user,
+            action=UserEvent.Action.API_TOKEN_REVOKED,
+            from_value=revoked,
+            to_value="revoked",
+        )
+    return True

@@ -7,14 +7,19 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
 
 from accounts.export import data_export_wait, user_data_export
 from accounts.forms import CloseAccountForm, TermsForm
-from accounts.services import account_close, terms_accept, terms_are_current
+from accounts.selectors import api_token_for
+from accounts.services import account_close, api_token_issue, api_token_revoke, terms_accept, terms_are_current
 from billing.stripe_gateway import StripeGatewayError
 
 ACCOUNT_CLOSE_FAILED = "Your account could not be closed because Stripe did not answer; nothing was changed."
 EXPORT_RATE_LIMITED = "You have asked for your data many times this hour. Try again later."
+API_TOKEN_REVOKED = "Your API token is revoked: requests with it are refused from now on."
+API_TOKEN_NONE = "You have no API token."
+API_TOKEN_UNKNOWN_ACTION = "Choose to create, replace or revoke your API token."
 
 
 def terms(request: HttpRequest) -> HttpResponse:
@@ -57,3 +62,27 @@ def account_close_view(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Your account is closed. Invoices are kept as the law requires.")
         return redirect("landing")
     return render(request, "accounts/close.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def api_token_view(request: HttpRequest) -> HttpResponse:
+    """'API token': whether the user has one; POST `action=issue` creates or replaces it, `action=revoke` deletes it.
+
+    A new key is shown once, in the answer to the POST that made it (never stored in the session, never shown
+    again; the page is not cached, as every logged-in page): the user copies it then or replaces the token later.
+    """
+    template = "account/api_token.html"
+    if request.method != "POST":
+        return render(request, template, {"token": api_token_for(user=request.user)})
+    action = request.POST.get("action")
+    if action == "issue":
+        token = api_token_issue(user=request.user)
+        return render(request, template, {"token": token, "new_key": token.key})
+    if action == "revoke":
+        if api_token_revoke(user=request.user):
+            messages.success(request, API_TOKEN_REVOKED)
+        else:
+            messages.info(request, API_TOKEN_NONE)
+        return redirect("api_token")
+    context = {"token": api_token_for(user=request.user), "error": API_TOKEN_UNKNOWN_ACTION}
+    return render(request, template, context, status=400)

@@ -68,6 +68,8 @@ MATRIX: list[Row] = [
     Row(r"^api/v3/me/export$", API_READ),
     # Closing needs the password and the word CLOSE: a bare POST is a form error, nothing closes.
     Row(r"^me/close/$", PAGE, post={"other": {400}, "anonymous": TO_LOGIN}),
+    # The user's own API token: a bare POST names no action, so it is a form error and no token is made.
+    Row(r"^me/api-token/$", PAGE, post={"other": {400}, "anonymous": TO_LOGIN}),
     Row(r"^api/schema/$", PUBLIC),
     Row(r"^api/docs/$", PUBLIC),
     # cases
