@@ -360,12 +360,13 @@ def reassign_step(
     if form.is_valid():
         to_user, reason = form.cleaned_data["to_user"], form.cleaned_data["reason"]
         moved, refused = 0, []
-        for claim in active:
-            try:
-                services.claim_reassign(actor=request.user, claim=claim, to_user=to_user, reason=reason)
-                moved += 1
-            except services.ClaimError as exc:
-                refused.append(f"claim #{claim.pk}: {exc.message.rstrip('.')}")
+        with services.claim_notices_batched():  # each owner gets one e-mail for the whole selection
+            for claim in active:
+                try:
+                    services.claim_reassign(actor=request.user, claim=claim, to_user=to_user, reason=reason)
+                    moved += 1
+                except services.ClaimError as exc:
+                    refused.append(f"claim #{claim.pk}: {exc.message.rstrip('.')}")
         if moved:
             messages.success(request, f"Reassigned {moved} claim{'s' if moved != 1 else ''} to {to_user.email}.")
         if refused:

@@ -9,8 +9,9 @@ steps as `_claim_cases` below, which stays the path for bulk claims and for SQLi
 """
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -183,6 +184,29 @@ def _memo_quotes() -> Callable[[int], PriceQuote]:
     return quote
 
 
+# Events whose notices wait for the end of a claim_notices_batched() block (None: outside one, notify at once).
+_notice_batch: ContextVar[list[ClaimEvent] | None] = ContextVar("claim_notice_batch", default=None)
+
+
+@contextmanager
+def claim_notices_batched() -> Iterator[None]:
+    """Several staff changes made together (reassigning a selection of claims) in one transaction, with one notice
+    per person for all of them, as "release all" sends: not one e-mail per claim. A change refused inside (its own
+    savepoint rolled back) adds nothing."""
+    batch: list[ClaimEvent] = []
+    token = _notice_batch.set(batch)
+    try:
+        with transaction.atomic():
+            yield
+            _notice_batch.reset(token)
+            token = None
+            if batch:
+                _on_commit_notify(batch)
+    finally:
+        if token is not None:
+            _notice_batch.reset(token)
+
+
 def _on_commit_notify(events: Sequence[ClaimEvent]) -> None:
     """E-mails about changes someone else made to a user's claims (staff release, expiry, reassignment, a new
     expiry date set by staff).
@@ -190,6 +214,10 @@ def _on_commit_notify(events: Sequence[ClaimEvent]) -> None:
     Promised by an outbox row in the caller's transaction and sent after commit (a Celery nudge, else Beat's
     sweep): a broker outage delays these e-mails instead of losing them, and none is sent twice. One message per
     recipient, so one failed address never re-sends another recipient's e-mail."""
+    batch = _notice_batch.get()
+    if batch is not None:
+        batch.extend(events)
+        return
     per_user: dict[int, list[int]] = {}
     for e in events:
         # Nobody is told of a change they made themselves (a staff member reassigning their own claim still tells
@@ -668,6 +696,7 @@ __all__ = [
     "Outcome",
     "ReleaseResult",
     "claim_cases",
+    "claim_notices_batched",
     "claim_reassign",
     "claim_release",
     "claim_set_expiry",

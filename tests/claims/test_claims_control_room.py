@@ -362,3 +362,27 @@ def test_odd_user_references_are_form_errors(boss, held):
         assert response.status_code == 200 and "user" in response.context["claim_limit_form"].errors
     reassign = boss.post(ROOM, {"op": "reassign", "_selected_action": ["²", "9" * 30]})
     assert reassign.status_code == 200 and "Select at least one claim." in reassign.content.decode()
+
+
+def test_reassigning_a_selection_sends_each_person_one_email(
+    boss, subscriber, other_subscriber, held, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    mine = [c for c in held if c.user_id == subscriber.pk][:2]
+    assert len(mine) == 2
+    other_subscriber.claim_limit = 50
+    other_subscriber.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        boss.post(
+            ROOM,
+            {
+                "op": "reassign",
+                "apply": "1",
+                "_selected_action": [c.pk for c in mine],
+                "to_user": other_subscriber.pk,
+                "reason": "territory",
+            },
+        )
+    assert Claim.objects.filter(user=other_subscriber, status="active").count() >= 2
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([subscriber.email, other_subscriber.email])
+    for message in mailoutbox:  # both claims in the one e-mail
+        assert all(f"#{c.case_id}" in message.body for c in mine), message.body
