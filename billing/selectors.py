@@ -1,5 +1,6 @@
 """Billing reads. `pricing_quote_for` is the seam the claims services use to freeze a claim's price."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -124,6 +125,14 @@ class ChargePreview:
     totals: dict[str, int]
 
 
+def _per_currency(prices: Iterable[tuple[int, str]]) -> dict[str, int]:
+    """(cents, currency) pairs summed per currency."""
+    totals: dict[str, int] = {}
+    for cents, currency in prices:
+        totals[currency] = totals.get(currency, 0) + cents
+    return totals
+
+
 def tomorrow_charge_for(*, user: User) -> ChargePreview:
     """What the user's active claims add for tomorrow if held (same-case duplicates counted once)."""
     tomorrow = billing_today() + ledger.ONE_DAY
@@ -135,10 +144,7 @@ def tomorrow_charge_for(*, user: User) -> ChargePreview:
     per_case: dict[int, tuple[int, str]] = {}
     for case_id, cents, currency in rows:
         per_case.setdefault(case_id, (cents, currency))
-    totals: dict[str, int] = {}
-    for cents, currency in per_case.values():
-        totals[currency] = totals.get(currency, 0) + cents
-    return ChargePreview(day=tomorrow, claims=len(per_case), totals=totals)
+    return ChargePreview(day=tomorrow, claims=len(per_case), totals=_per_currency(per_case.values()))
 
 
 def today_charge_for(*, user: User) -> ChargePreview:
@@ -151,9 +157,7 @@ def today_charge_for(*, user: User) -> ChargePreview:
     tz = billing_time_zone()
     spans = claim_spans(user_ids=[user.pk], first=today, last=today, tz=tz)[user.pk]
     days = ledger.billable_days(spans, tz=tz, grace=claim_grace(), first=today, last=today)
-    totals: dict[str, int] = {}
-    for billable in days:
-        totals[billable.span.currency] = totals.get(billable.span.currency, 0) + billable.span.price_cents
+    totals = _per_currency((b.span.price_cents, b.span.currency) for b in days)
     return ChargePreview(day=today, claims=len(days), totals=totals)
 
 

@@ -92,7 +92,12 @@ class Case(models.Model):
     def is_claimable(self) -> bool:
         """The case takes claims: open, not sold or withdrawn. Whether someone holds it is a separate question (the
         API's and the pages' `is_claimable` ask both: cases.presenters.claimable_now)."""
-        return self.status == self.Status.OPEN and self.stage not in UNCLAIMABLE_STAGES
+        return self.takes_claims(self.status, self.stage)
+
+    @classmethod
+    def takes_claims(cls, status: str, stage: str) -> bool:
+        """is_claimable for a status and a stage (list rows are dicts, not cases)."""
+        return status == cls.Status.OPEN and stage not in UNCLAIMABLE_STAGES
 
     @classmethod
     def claimable_q(cls) -> Q:

@@ -5,7 +5,7 @@ from typing import Any
 
 from accounts.models import User
 from cases import masking
-from cases.models import UNCLAIMABLE_STAGES, Case
+from cases.models import Case
 
 PUBLIC_CASE_FIELDS = (
     "id",
@@ -31,7 +31,7 @@ DOCUMENT_KIND_LABELS = dict(Case._meta.get_field("documents").related_model.Kind
 
 def claimable_now(owner_id: int | None, status: str, stage: str) -> bool:
     """Whether the viewer could claim the case now: Case.is_claimable, and nobody holds it."""
-    return owner_id is None and status == Case.Status.OPEN and stage not in UNCLAIMABLE_STAGES
+    return owner_id is None and Case.takes_claims(status, stage)
 
 
 def case_for_viewer(case: Case | Mapping[str, Any], *, viewer: User, detail: bool = False) -> dict[str, Any]:

@@ -301,8 +301,7 @@ class ClaimAdmin(admin.ModelAdmin):
             return None
         form = ReleaseReasonForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            ids = [claim.pk for claim in active]
-            release_selected(request, claims=Claim.objects.filter(pk__in=ids), reason=form.cleaned_data["reason"])
+            release_selected(request, claims=queryset, reason=form.cleaned_data["reason"])  # the active ones
             return None
         items = [
             f"Claim #{c.pk} — case #{c.case_id} ({c.case.county}, {c.case.state}), held by {c.user.email}"

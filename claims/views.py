@@ -13,6 +13,7 @@ from claims import selectors, services
 from claims.limits import RATE_LIMITED, claim_requests_wait
 from claims.models import Claim
 from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome
+from jsn.lib.control_room import plain_id
 
 # What each outcome tells the person who clicked.
 OUTCOME_TEXT = {
@@ -55,9 +56,10 @@ def _selected_ids(request: HttpRequest) -> tuple[list[int], str]:
         return [], NOTHING_SELECTED
     if len(raw) > MAX_CASE_IDS:
         return [], TOO_MANY_SELECTED
-    if not all(v.isascii() and v.isdigit() and 0 < len(v) < 19 for v in raw):
+    ids = [plain_id(v) for v in raw]
+    if None in ids:
         return [], BAD_SELECTION
-    return list(dict.fromkeys(int(v) for v in raw)), ""
+    return list(dict.fromkeys(ids)), ""
 
 
 def _next_url(request: HttpRequest) -> str:
