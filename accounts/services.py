@@ -208,18 +208,28 @@ def user_set_billing(*, actor: User, user: User, billing_active: bool | None = N
 # --- The user's own API token (each change audited in UserEvent) ----------------------------------------------
 
 
-def _token_label(token: Token | None) -> str:
-    """A token as the audit trail names it: the last characters of its key, too few to use."""
+def api_token_label(token: Token | None) -> str:
+    """A token as the page and the audit trail name it, by the last characters of its key, too few to use ("…3f9a";
+    "" for none): also what a replace form carries."""
     return f"…{token.key[-4:]}" if token is not None else ""
 
 
-def api_token_issue(*, user: User) -> Token:
-    """Give the user a new API token, replacing (so revoking) the one they had. Audited; the caller shows the key."""
+class TokenChanged(Exception):
+    """The token is no longer the one the request meant to replace (a reloaded or double-sent form)."""
+
+
+def api_token_issue(*, user: User, replaces: str | None = None) -> Token:
+    """Give the user a new API token, replacing (so revoking) the one they had. Audited; the caller shows the key.
+
+    `replaces` (a page's form): the label of the token the user saw; if theirs is another one by now, TokenChanged
+    and nothing happens — a reload of the answer that showed a new key must not silently replace that key again."""
     with transaction.atomic():
         # DRF allows one token per user: two issues at once (a double click) must not both insert.
         User.objects.select_for_update().only("id").get(pk=user.pk)
         previous = Token.objects.filter(user=user).first()
-        replaced = _token_label(previous)  # before the delete, which clears the key (the primary key)
+        replaced = api_token_label(previous)  # before the delete, which clears the key (the primary key)
+        if replaces is not None and replaces != replaced:
+            raise TokenChanged
         if previous is not None:
             previous.delete()
         token = Token.objects.create(user=user)
@@ -228,7 +238,7 @@ def api_token_issue(*, user: User) -> Token:
             actor=user,
             action=UserEvent.Action.API_TOKEN_ISSUED,
             from_value=replaced,
-            to_value=_token_label(token),
+            to_value=api_token_label(token),
             reason="replaced the previous token" if replaced else "",
         )
     return token
@@ -241,7 +251,7 @@ def api_token_revoke(*, user: User) -> bool:
         token = Token.objects.filter(user=user).first()
         if token is None:
             return False
-        revoked = _token_label(token)  # before the delete, which clears the key (the primary key)
+        revoked = api_token_label(token)  # before the delete, which clears the key (the primary key)
         token.delete()
         UserEvent.objects.create(
             user_id=user.pk,

@@ -12,13 +12,24 @@ from django.views.decorators.http import require_http_methods
 from accounts.export import data_export_wait, user_data_export
 from accounts.forms import CloseAccountForm, TermsForm
 from accounts.selectors import api_token_for
-from accounts.services import account_close, api_token_issue, api_token_revoke, terms_accept, terms_are_current
+from accounts.services import (
+    TokenChanged,
+    account_close,
+    api_token_issue,
+    api_token_label,
+    api_token_revoke,
+    terms_accept,
+    terms_are_current,
+)
 from billing.stripe_gateway import StripeGatewayError
 
 ACCOUNT_CLOSE_FAILED = "Your account could not be closed because Stripe did not answer; nothing was changed."
 EXPORT_RATE_LIMITED = "You have asked for your data many times this hour. Try again later."
 API_TOKEN_REVOKED = "Your API token is revoked: requests with it are refused from now on."
 API_TOKEN_NONE = "You have no API token."
+API_TOKEN_ALREADY_CHANGED = (
+    "That form was already sent (a reload?): your token was not replaced again. The key shown then is the one in use."
+)
 API_TOKEN_UNKNOWN_ACTION = "Choose to create, replace or revoke your API token."
 
 
@@ -73,16 +84,22 @@ def api_token_view(request: HttpRequest) -> HttpResponse:
     """
     template = "account/api_token.html"
     if request.method != "POST":
-        return render(request, template, {"token": api_token_for(user=request.user)})
+        token = api_token_for(user=request.user)
+        return render(request, template, {"token": token, "replaces": api_token_label(token)})
     action = request.POST.get("action")
     if action == "issue":
-        token = api_token_issue(user=request.user)
-        return render(request, template, {"token": token, "new_key": token.key})
+        try:
+            token = api_token_issue(user=request.user, replaces=request.POST.get("replaces", ""))
+        except TokenChanged:
+            messages.info(request, API_TOKEN_ALREADY_CHANGED)
+            return redirect("api_token")
+        return render(request, template, {"token": token, "new_key": token.key, "replaces": api_token_label(token)})
     if action == "revoke":
         if api_token_revoke(user=request.user):
             messages.success(request, API_TOKEN_REVOKED)
         else:
             messages.info(request, API_TOKEN_NONE)
         return redirect("api_token")
-    context = {"token": api_token_for(user=request.user), "error": API_TOKEN_UNKNOWN_ACTION}
+    token = api_token_for(user=request.user)
+    context = {"token": token, "replaces": api_token_label(token), "error": API_TOKEN_UNKNOWN_ACTION}
     return render(request, template, context, status=400)

@@ -28,7 +28,8 @@ def _claims_count(key: str) -> int:
 
 
 def _issue(browser: Client) -> str:
-    response = browser.post(URL, {"action": "issue"})
+    replaces = browser.get(URL).context["replaces"]  # what the page's form carries
+    response = browser.post(URL, {"action": "issue", "replaces": replaces})
     assert response.status_code == 200
     key = response.context["new_key"]
     assert key in response.content.decode()
@@ -122,3 +123,13 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert client.post(URL, {"action": "issue"}).status_code == 302
     assert not Token.objects.exists()
+
+
+def test_reloading_the_answer_that_showed_a_new_key_does_not_replace_it(browser, subscriber):
+    form = {"action": "issue", "replaces": browser.get(URL).context["replaces"]}
+    key = browser.post(URL, form).context["new_key"]
+    again = browser.post(URL, form, follow=True)  # the browser's "resubmit" on reload sends the same form
+    assert again.redirect_chain == [(URL, 302)]
+    assert "was not replaced again" in again.content.decode() and key not in again.content.decode()
+    assert Token.objects.get(user=subscriber).key == key and _claims_count(key) == 200
+    assert UserEvent.objects.filter(user=subscriber).count() == 1
