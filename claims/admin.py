@@ -41,6 +41,7 @@ def _release_confirm_page(
     title: str,
     items: list[str],
     selected: list[int],
+    left_out: str = "",
 ) -> TemplateResponse:
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -49,6 +50,7 @@ def _release_confirm_page(
         "form": form,
         "items": items[:CONFIRM_LISTED],
         "more": max(0, len(items) - CONFIRM_LISTED),
+        "left_out": left_out,  # what the selection held that this action does not touch, said before it runs
         "selected": selected,  # posted back as the selection, also when it was "select all" across pages
         "action": request.POST.get("action", ""),
         "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
@@ -308,8 +310,15 @@ class ClaimAdmin(admin.ModelAdmin):
             for c in active
         ]
         title = f"Release {len(active)} active claim{'s' if len(active) != 1 else ''}"
+        ended = queryset.count() - len(active)
+        left_out = (
+            f"{ended} of the selected claims {'has' if ended == 1 else 'have'} already ended and "
+            f"{'is' if ended == 1 else 'are'} left as {'it is' if ended == 1 else 'they are'}."
+            if ended
+            else ""
+        )
         return _release_confirm_page(
-            request, self, form=form, title=title, items=items, selected=[c.pk for c in active]
+            request, self, form=form, title=title, items=items, selected=[c.pk for c in active], left_out=left_out
         )
 
     @admin.action(description="Reassign to…", permissions=["change"])
@@ -451,8 +460,21 @@ def release_all_claims(
         total = sum(held.values())
         users = f"{len(holders)} user{'s' if len(holders) != 1 else ''}"
         title = f"Release all {total} claim{'s' if total != 1 else ''} of {users}"
+        idle = queryset.count() - len(holders)
+        left_out = (
+            f"{idle} of the selected users {'holds' if idle == 1 else 'hold'} no active claim and "
+            f"{'is' if idle == 1 else 'are'} left out."
+            if idle
+            else ""
+        )
         return _release_confirm_page(
-            request, modeladmin, form=form, title=title, items=items, selected=[u.pk for u in holders]
+            request,
+            modeladmin,
+            form=form,
+            title=title,
+            items=items,
+            selected=[u.pk for u in holders],
+            left_out=left_out,
         )
     total = 0
     for user in holders:

@@ -67,6 +67,28 @@ def test_release_action_on_ended_claims_only_says_so(admin_client_, subscriber):
     assert "Select at least one active claim." in response.content.decode()
 
 
+def test_release_confirmation_says_which_selected_claims_it_leaves_alone(admin_client_, subscriber):
+    cases = CaseFactory.create_batch(4)
+    services.claim_cases(user=subscriber, case_ids=[c.pk for c in cases])
+    services.claim_release(actor=subscriber, case_ids=[cases[0].pk, cases[1].pk])
+    selected = list(Claim.objects.values_list("pk", flat=True))
+    confirm = admin_client_.post("/admin/claims/claim/", {"action": "release_claims", ACTION_CHECKBOX_NAME: selected})
+    html = confirm.content.decode()
+    assert "Release 2 active claims" in html
+    assert "2 of the selected claims have already ended and are left as they are." in html
+    services.claim_release(actor=subscriber, case_ids=[cases[2].pk])
+    html = admin_client_.post(
+        "/admin/claims/claim/", {"action": "release_claims", ACTION_CHECKBOX_NAME: selected}
+    ).content.decode()
+    assert "3 of the selected claims have already ended and are left as they are." in html
+    assert "Release 1 active claim" in html and "Release 1 active claims" not in html
+    alone = admin_client_.post(
+        "/admin/claims/claim/",
+        {"action": "release_claims", ACTION_CHECKBOX_NAME: [Claim.objects.get(status="active").pk]},
+    )
+    assert 'id="release-left-out"' not in alone.content.decode()  # nothing left out, nothing said
+
+
 def test_reassign_action_shows_a_form_then_reassigns_with_reason(admin_client_, subscriber, other_subscriber):
     case = CaseFactory()
     services.claim_cases(user=subscriber, case_ids=[case.pk])
@@ -142,6 +164,7 @@ def test_user_admin_release_all_claims_action(admin_client_, subscriber):
     html = confirm.content.decode()
     assert confirm.status_code == 200 and "sub@example.com: 3 active claims" in html
     assert "holds-nothing@" not in html  # only the users who hold something are listed (and posted back)
+    assert "1 of the selected users holds no active claim and is left out." in html  # said, not silently dropped
     assert Claim.objects.filter(status="active").count() == 3
     response = admin_client_.post(
         url,
