@@ -14,7 +14,6 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
@@ -29,6 +28,7 @@ from billing.stripe_gateway import (
     StripeUnavailable,
 )
 from jsn.lib.busy import is_busy
+from jsn.lib.mail import send_notice
 from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ ERR_TOO_MANY_LINES = (
     "{n} lines in {groups} price groups: a Stripe invoice holds at most {max} items. Not sent (nothing "
     "truncated); bill it by hand or split it, then clear this error and retry."
 )
-FAILED_SUBJECT = "Your JSN payment failed (invoice {number})"
+FAILED_SUBJECT = "Your payment failed (invoice {number})"
 PAYMENT_FAILED_NOTICE = "billing.payment_failed"  # the outbox kind of that e-mail
 STRIPE_SYNC = "billing.stripe_sync"  # the outbox kind of "send the open invoices to Stripe" after a billing run
 STRIPE_SYNC_LEASE = timedelta(minutes=30)  # a worker killed mid-sync leaves it to the sweep after this
@@ -128,14 +128,14 @@ def email_payment_failed(*, invoice_id: int) -> None:
     if invoice.status != S.FAILED:
         return  # paid (or voided) meanwhile: no alarm
     billing_url = f"{settings.SITE_URL}{reverse('billing')}"
-    body = (
+    paragraphs = [
         f"We could not charge your card for invoice {invoice.number} ({invoice.invoice_date:%Y-%m-%d}, "
-        f"{invoice.total_cents / 100:.2f} {invoice.currency.upper()}).\n\n"
+        f"{invoice.total_cents / 100:.2f} {invoice.currency.upper()}).",
         f'Update your card in the Stripe Billing Portal: open {billing_url} and choose "Manage billing".\n'
         f"Stripe retries the payment automatically. After {settings.PAYMENT_GRACE_DAYS} days unpaid, new claims "
-        "are paused until it is settled; the cases you hold stay yours.\n"
-    )
-    send_mail(FAILED_SUBJECT.format(number=invoice.number), body, None, [invoice.user.email])
+        "are paused until it is settled; the cases you hold stay yours.",
+    ]
+    send_notice(to=invoice.user.email, subject=FAILED_SUBJECT.format(number=invoice.number), paragraphs=paragraphs)
 
 
 # --- sending daily invoices ------------------------------------------------------------------------------------------

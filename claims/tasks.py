@@ -6,18 +6,19 @@ from datetime import UTC, datetime
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from claims import services
 from claims.models import Claim, ClaimEvent
+from jsn.lib.mail import send_notice
 from outbox.services import outbox_handler
 
 logger = logging.getLogger(__name__)
 
 WARNING_SUBJECT = "Your claim on {n} case(s) expires soon"
+NOTICE_SUBJECT = "Changes to your claimed cases"
 
 
 def _case_line(case_id: int, county: str, state: str) -> str:
@@ -53,13 +54,13 @@ def warn_expiring_claims_task() -> int:
             f"{_case_line(c.case_id, c.case.county, c.case.state)} — expires {c.expires_at:%Y-%m-%d %H:%M} UTC"
             for c in claims
         ]
-        body = (
-            "These claims expire within a day; after that the cases are released and their details hidden.\n\n"
-            + "\n".join(lines)
-            + f"\n\nYour claims: {settings.SITE_URL}{reverse('my_claims')}\n"
-        )
+        paragraphs = [
+            "These claims expire within a day; after that the cases are released and their details hidden.",
+            "\n".join(lines),
+            f"Your claims: {settings.SITE_URL}{reverse('my_claims')}",
+        ]
         try:
-            send_mail(WARNING_SUBJECT.format(n=len(claims)), body, None, [claims[0].user.email])
+            send_notice(to=claims[0].user.email, subject=WARNING_SUBJECT.format(n=len(claims)), paragraphs=paragraphs)
         except Exception:
             services.claims_unmark_warned(claim_ids=claim_ids)
             logger.exception("Expiry warning to user %s failed; it will be retried on the next run", user_id)
@@ -106,7 +107,15 @@ def send_claim_event_notices(*, event_ids: list[int], user_id: int | None = None
         per_user = {user_id: per_user[user_id]} if user_id in per_user else {}
     emails = dict(User.objects.filter(pk__in=per_user).values_list("pk", "email"))
     for user_id, lines in per_user.items():
-        send_mail("Changes to your claimed cases", "\n".join(lines) + "\n", None, [emails[user_id]])
+        send_notice(
+            to=emails[user_id],
+            subject=NOTICE_SUBJECT,
+            paragraphs=[
+                "There are changes to cases you hold or held on JSN:",
+                "\n".join(lines),
+                f"Your claims: {settings.SITE_URL}{reverse('my_claims')}",
+            ],
+        )
     return len(per_user)
 
 

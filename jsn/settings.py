@@ -240,7 +240,6 @@ ACCOUNT_EMAIL_VERIFICATION = "optional" if DEMO_MODE else "mandatory"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SESSION_REMEMBER = None
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[JSN] "
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 
@@ -386,6 +385,8 @@ STORAGES = {
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_SUBJECT_PREFIX = "[JSN] "  # every e-mail JSN sends (jsn/lib/mail.py), error mails to ADMINS included
+ACCOUNT_EMAIL_SUBJECT_PREFIX = EMAIL_SUBJECT_PREFIX  # allauth's account e-mails too
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="JSN <noreply@jsn.local>")
 # django-anymail: EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend sends through a provider. Every environment
 # variable ANYMAIL_<NAME> becomes ANYMAIL["<NAME>"] (e.g. ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET).

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from accounts.models import User
+from jsn.lib.mail import mail_body, mail_subject
 from leads.models import (
     Delivery,
     Lead,
@@ -162,14 +163,14 @@ def _lead_email(*, delivery: Delivery, recipient: User, pdf: bytes, message_id: 
             "it now goes to every agent subscribed to this PLZ."
         )
         subject = f"New lead for PLZ {lead.plz}"
-    body = (
-        f"Hello,\n\nA new lead has arrived for your PLZ subscription {lead.plz}.\n\n"
-        f"PLZ: {lead.plz}\nReceived: {received}\nLead number: {lead.pk}\n\n{exclusivity}\n\n"
-        f"The lead sheet is attached as a PDF. You can download it again from {settings.SITE_URL}/leads/received/.\n\n"
-        "— JSN\n"
+    body = mail_body(
+        f"A new lead has arrived for your PLZ subscription {lead.plz}.",
+        f"PLZ: {lead.plz}\nReceived: {received}\nLead number: {lead.pk}",
+        exclusivity,
+        f"The lead sheet is attached as a PDF. You can download it again from {settings.SITE_URL}/leads/received/.",
     )
     message = EmailMultiAlternatives(
-        subject=subject,
+        subject=mail_subject(subject),
         body=body,
         to=[recipient.email],
         headers={"Message-ID": message_id, "X-JSN-Lead": str(lead.pk), "X-JSN-Delivery": str(delivery.pk)},

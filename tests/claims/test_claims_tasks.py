@@ -58,6 +58,8 @@ def test_warning_is_sent_once_the_day_before_expiry(subscriber, other_subscriber
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == [subscriber.email] and f"Case #{soon.pk}" in message.body
+    assert message.subject == "[JSN] Your claim on 1 case(s) expires soon"
+    assert message.body.startswith("Hello,\n\n") and message.body.endswith("\n\n— JSN\n")
     assert soon.street not in message.body and soon.case_number not in message.body
     assert Claim.objects.get(case=soon).expiry_warned_for == Claim.objects.get(case=soon).expires_at
 
@@ -122,7 +124,11 @@ def test_staff_reassigning_their_own_claim_tell_the_new_owner(
         services.claim_reassign(actor=staff_user, claim=Claim.objects.get(), to_user=subscriber, reason="Yours now")
 
     assert [m.to for m in mailoutbox] == [[subscriber.email]]  # not the staff member: they did it
-    assert "This case was assigned to you. Reason: Yours now" in mailoutbox[0].body
+    (notice,) = mailoutbox
+    assert notice.subject == "[JSN] Changes to your claimed cases"  # says who it is from before it is opened
+    assert notice.body.startswith("Hello,\n\n") and notice.body.endswith("\n\n— JSN\n")
+    assert "This case was assigned to you. Reason: Yours now" in notice.body
+    assert "Your claims: http" in notice.body and "/claims/" in notice.body  # the next step is a link away
 
 
 def test_a_failed_warning_send_is_retried_next_run(subscriber, settings, monkeypatch):
@@ -132,7 +138,7 @@ def test_a_failed_warning_send_is_retried_next_run(subscriber, settings, monkeyp
     def broken(*args, **kwargs):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr(tasks, "send_mail", broken)
+    monkeypatch.setattr("jsn.lib.mail.send_mail", broken)
     with pytest.raises(ConnectionRefusedError):
         tasks.warn_expiring_claims_task()
     assert Claim.objects.get().expiry_warned_for is None

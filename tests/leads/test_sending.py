@@ -35,7 +35,8 @@ def test_sole_subscriber_gets_the_pdf_by_mail_with_a_clear_subject_and_body(gran
     assert report.sent == 1
     [message] = mail.outbox
     assert message.to == [sub.user.email]
-    assert "PLZ 10115" in message.subject and "exclusive" in message.subject
+    assert message.subject == "[JSN] New lead for PLZ 10115 — exclusive for you"
+    assert message.body.startswith("Hello,\n\nA new lead has arrived") and message.body.endswith("\n\n— JSN\n")
     assert "PLZ: 10115" in message.body
     assert "Received: 2026-03-02 08:00" in message.body
     assert "only agent subscribed" in message.body

@@ -121,7 +121,7 @@ def test_one_message_per_recipient_so_a_retry_never_repeats_the_other(subscriber
             raise ConnectionRefusedError("SMTP server refused the connection")
         return real_send(subject, body, from_email, to, **kwargs)
 
-    with mock.patch("claims.tasks.send_mail", side_effect=refuse_other):
+    with mock.patch("jsn.lib.mail.send_mail", side_effect=refuse_other):
         assert outbox.outbox_sweep() == 1
     failed = OutboxMessage.objects.get(sent_at__isnull=True)
     assert failed.payload["user_id"] == other_subscriber.pk and failed.attempts == 1
@@ -182,7 +182,7 @@ def test_nudges_and_sweeps_racing_send_each_notice_once(broker_down):
         return deliver_outbox_task(ids if i % 4 else list(reversed(ids)))
 
     mail.outbox = []
-    with mock.patch("claims.tasks.send_mail", side_effect=slow_send):
+    with mock.patch("jsn.lib.mail.send_mail", side_effect=slow_send):
         delivered = run_in_threads(8, work)
 
     assert sum(delivered) == 12

@@ -102,6 +102,8 @@ def test_payment_failed_while_open_marks_failed_emails_once_then_paid_wins(
     assert invoice.status == Invoice.Status.FAILED  # a late "finalized" did not reopen it
     (mail,) = mailoutbox
     assert mail.to == [subscriber.email] and "/billing/" in mail.body
+    assert mail.subject == f"[JSN] Your payment failed (invoice {invoice.number})"
+    assert mail.body.startswith("Hello,\n\nWe could not charge your card") and mail.body.endswith("— JSN\n")
 
     fake_stripe.expire_idempotency_keys()
     stripe_gateway.invoice_pay(stripe_invoice_id=sid)
