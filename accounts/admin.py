@@ -1,13 +1,16 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.http import HttpRequest, HttpResponse
+from django.contrib.contenttypes.models import ContentType
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from rest_framework.authtoken.admin import TokenProxy  # importing it registers DRF's admin (unregistered below)
 
 from accounts import services
 from accounts.forms import UserAdminChangeForm, UserAdminCreationForm
-from accounts.models import User, UserEvent
+from accounts.models import ApiToken, User, UserEvent
 from audit.selectors import Subject
 from audit.views import timeline_url
 from claims.admin import release_all_claims
@@ -124,3 +127,72 @@ class UserEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: UserEvent | None = None) -> bool:
         return False
+
+
+# DRF's token admin lists every key in clear, and a key logs in as its user: whoever may view tokens could act as
+# any subscriber. Replaced by one that names a token by its last characters and can only revoke it.
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """A token's primary key is its key. So there is no page per token (rows are not links; the list shows all
+    there is), revoking is reached by the owner's id, and the admin log records the owner's id, not the pk."""
+
+    list_display = ["token", "user", "created"]
+    list_display_links = None
+    list_select_related = ["user"]
+    list_filter = ["created"]
+    search_fields = ["user__email"]
+    search_help_text = "The owner's e-mail address."
+    ordering = ["-created"]
+    actions = None  # "delete selected" would post keys as the selection
+    REVOKED_REASON = "Revoked by staff in the admin"
+
+    @admin.display(description="Token")
+    def token(self, obj: ApiToken) -> str:
+        return obj.label
+
+    @admin.display(description="")
+    def revoke(self, obj: ApiToken) -> str:
+        return format_html('<a href="{}">Revoke…</a>', reverse("admin:accounts_apitoken_delete", args=[obj.user_id]))
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        return [*self.list_display, "revoke"] if self.has_delete_permission(request) else self.list_display
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> ApiToken | None:
+        user_id = plain_id(object_id)  # the owner's id (above)
+        return self.get_queryset(request).filter(user_id=user_id).first() if user_id is not None else None
+
+    def change_view(self, request: HttpRequest, object_id: str, *args: object, **kwargs: object) -> HttpResponse:
+        raise Http404("API tokens have no page of their own; the list shows each one.")
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        raise Http404("API tokens have no history page; see the owner's account changes.")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a token is issued by its owner (/me/api-token/), who is the only one to see its key
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False
+
+    def get_deleted_objects(self, objs: list, request: HttpRequest) -> tuple:
+        # Django's list links each object by its pk; revoking a token deletes nothing else.
+        return [str(obj) for obj in objs], {}, set(), []
+
+    def log_deletions(self, request: HttpRequest, queryset: object) -> list[LogEntry]:
+        content_type = ContentType.objects.get_for_model(self.model, for_concrete_model=False)
+        return [
+            LogEntry.objects.create(
+                user_id=request.user.pk,
+                content_type=content_type,
+                object_id=str(obj.user_id),
+                object_repr=str(obj)[:200],
+                action_flag=DELETION,
+                change_message=self.REVOKED_REASON,
+            )
+            for obj in queryset
+        ]
+
+    def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
+        services.api_token_revoke(user=obj.user, actor=request.user, reason=self.REVOKED_REASON)

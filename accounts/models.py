@@ -3,6 +3,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from rest_framework.authtoken.models import Token
 
 from jsn.lib.models import AppendOnlyModel
 
@@ -135,3 +136,25 @@ class UserEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} for user #{self.user_id}: {self.from_value or '—'} → {self.to_value}"
+
+
+def token_label(key: str) -> str:
+    """A token as pages and the audit trail name it: the last characters of its key, too few to use ("…3f9a")."""
+    return f"…{key[-4:]}"
+
+
+class ApiToken(Token):
+    """DRF's token as the back office shows it: named by the last characters of its key, never the key (which
+    logs in as its user). DRF's own admin (TokenProxy) lists every key in clear; accounts/admin.py replaces it."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
+
+    @property
+    def label(self) -> str:
+        return token_label(self.key)
+
+    def __str__(self) -> str:
+        return f"{self.label} of {self.user.email}"

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from accounts.axes import lockout_username
-from accounts.models import User, UserEvent
+from accounts.models import User, UserEvent, token_label
 
 TERMS_NOT_ACCEPTED = "Please accept the current terms of service first."
 STAFF_ONLY = "Only staff can do this."
@@ -209,9 +209,9 @@ def user_set_billing(*, actor: User, user: User, billing_active: bool | None = N
 
 
 def api_token_label(token: Token | None) -> str:
-    """A token as the page and the audit trail name it, by the last characters of its key, too few to use ("…3f9a";
-    "" for none): also what a replace form carries."""
-    return f"…{token.key[-4:]}" if token is not None else ""
+    """A token as the page and the audit trail name it (models.token_label; "" for none): also what a replace form
+    carries."""
+    return token_label(token.key) if token is not None else ""
 
 
 class TokenChanged(Exception):
@@ -244,8 +244,9 @@ def api_token_issue(*, user: User, replaces: str | None = None) -> Token:
     return token
 
 
-def api_token_revoke(*, user: User) -> bool:
-    """Delete the user's API token: requests with it are refused (401) from now on. False if they had none."""
+def api_token_revoke(*, user: User, actor: User | None = None, reason: str = "") -> bool:
+    """Delete the user's API token: requests with it are refused (401) from now on. False if they had none.
+    `actor`: who did it, when not the user (staff in the admin)."""
     with transaction.atomic():
         User.objects.select_for_update().only("id").get(pk=user.pk)
         token = Token.objects.filter(user=user).first()
@@ -255,9 +256,10 @@ def api_token_revoke(*, user: User) -> bool:
         token.delete()
         UserEvent.objects.create(
             user_id=user.pk,
-            actor=user,
+            actor=actor or user,
             action=UserEvent.Action.API_TOKEN_REVOKED,
             from_value=revoked,
             to_value="revoked",
+            reason=reason.strip()[:200],
         )
     return True

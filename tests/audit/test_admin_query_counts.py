@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import User, UserEvent
+from accounts.models import ApiToken, User, UserEvent
 from backoffice.models import JobRun
 from billing.models import BillingRun, BillingRunFailure, Invoice, PricingConfig, StripeDrift
 from cases.models import Case, DocumentAccess
@@ -59,6 +59,7 @@ def _run() -> BillingRun:
 # One builder per model: a row with its own related objects.
 ROW_BUILDERS: dict[type, Callable[[], object]] = {
     User: _user,
+    ApiToken: lambda: ApiToken.objects.create(user=_user()),
     Case: _case,
     DocumentAccess: lambda: h.document_access(case=CaseFactory(), user=_user(), when=timezone.now()),
     Claim: lambda: ClaimFactory(case=CaseFactory(), user=_user()),
