@@ -23,6 +23,7 @@ from jsn.lib.control_room import plain_id
 
 NO_ACTIVE_CLAIM_SELECTED = "Select at least one active claim."
 NO_HOLDER_SELECTED = "None of the selected users holds an active claim; nothing was released."
+EXPIRY_REASON_REQUIRED = "Say why the expiry changes: the owner is e-mailed the new date with it."
 CONFIRM_LISTED = 50  # the confirmation page names this many, then counts the rest
 
 
@@ -162,12 +163,23 @@ class ClaimChangeForm(forms.ModelForm):
         required=False,
         max_length=200,
         label="Reason for the expiry change",
-        help_text="Recorded in the audit trail with the old and new expiry.",
+        help_text="Required when the expiry changes: recorded in the audit trail and e-mailed to the owner.",
     )
 
     class Meta:
         model = Claim
         fields = ["expires_at"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if "expires_at" not in self.changed_data or "expires_at" not in data:
+            return data
+        expires_at = data["expires_at"]
+        if expires_at is not None and expires_at <= timezone.now():
+            self.add_error("expires_at", services.EXPIRY_NOT_IN_FUTURE)
+        if not data.get("expiry_reason", "").strip():
+            self.add_error("expiry_reason", EXPIRY_REASON_REQUIRED)
+        return data
 
 
 class OwnerEmailFilter(admin.SimpleListFilter):

@@ -63,6 +63,7 @@ TARGET_INACTIVE = "{email} is not an active account."
 OWNER_RELEASE_REASON = "Released by the owner"
 EXPIRED_REASON = "Expired"
 EXPIRY_CHANGED_REASON = "Expiry changed by staff"
+EXPIRY_NOT_IN_FUTURE = "Choose an expiry in the future. To end the claim now, release it."
 CLAIM_NOTICES = "claims.event_notices"  # the outbox kind of the owners' e-mails (claims.tasks sends them)
 
 
@@ -491,8 +492,11 @@ def _release_locked(
     if releasing:
         ids = [c.pk for c in releasing]
         # Compare-and-set on status: with the case rows locked this always matches, but never un-ends a claim.
+        # An expired claim ended at its expiry, not when the job noticed: billing (which reads released_at) stops
+        # there, so a claim expiring at 23:30 and ended by the job at 00:01 is not billed for the new day.
+        ended_at = F("expires_at") if status == Claim.Status.EXPIRED else now
         Claim.objects.filter(pk__in=ids, status=Claim.Status.ACTIVE).update(
-            status=status, released_at=now, release_reason=reason[:200]
+            status=status, released_at=ended_at, release_reason=reason[:200]
         )
         Case.objects.filter(pk__in=[c.case_id for c in releasing]).update(assigned_to=None, assigned_at=None)
         action = ClaimEvent.Action.EXPIRED if status == Claim.Status.EXPIRED else ClaimEvent.Action.RELEASED
@@ -574,6 +578,9 @@ def claim_set_expiry(*, actor: User, claim: Claim, expires_at: datetime | None, 
     the expiry it already has changes nothing and writes no event."""
     if not (actor.is_active and actor.is_staff):
         raise ClaimError("forbidden", STAFF_ONLY)
+    if expires_at is not None and expires_at <= timezone.now():
+        # It would leave the owner holding a claim that has ended until the expiry job runs.
+        raise ClaimError("expiry_not_in_future", EXPIRY_NOT_IN_FUTURE)
     reason = reason.strip()[:200] or EXPIRY_CHANGED_REASON
     with busy_as(ClaimBusyError), transaction.atomic():
         # The case first, as every release and reassignment locks it: the claim cannot end meanwhile.

@@ -32,7 +32,7 @@ def _expiry_text(value: datetime | None) -> str:
 
 @shared_task
 def expire_claims_task() -> int:
-    """Hourly: release claims past their expiry. Overlapping runs are harmless (see claims_expire)."""
+    """Every minute (Beat): release claims past their expiry. Overlapping runs are harmless (see claims_expire)."""
     return services.claims_expire(now=timezone.now())
 
 

@@ -189,7 +189,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "bill-daily": {"task": "billing.tasks.bill_daily_task", "schedule": crontab(hour=0, minute=15)},
     # After the morning's charges and Stripe's webhooks have settled.
     "billing-reconcile": {"task": "billing.tasks.billing_reconcile_task", "schedule": crontab(hour=4, minute=45)},
-    "expire-claims": {"task": "claims.tasks.expire_claims_task", "schedule": crontab(minute=5)},
+    # Every minute, not hourly: a claim's access must end at its expiry (PRODUCT.md), and one indexed query a minute
+    # that usually finds nothing is cheap (claim_status_expires).
+    "expire-claims": {"task": "claims.tasks.expire_claims_task", "schedule": crontab(minute="*")},
     "warn-expiring-claims": {"task": "claims.tasks.warn_expiring_claims_task", "schedule": crontab(hour=8, minute=0)},
     "import-dialfire-leads": {"task": "leads.tasks.import_dialfire_task", "schedule": crontab(minute="*/15")},
     "send-due-lead-deliveries": {"task": "leads.tasks.send_due_deliveries_task", "schedule": crontab(minute="*")},

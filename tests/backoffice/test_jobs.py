@@ -73,7 +73,7 @@ def test_sync_restores_the_code_schedule_and_keeps_staffs_on_off_choice(capsys, 
     call_command("sync_periodic_tasks")
 
     task.refresh_from_db()
-    assert (task.crontab.minute, task.crontab.hour) == ("5", "*")  # the code's schedule wins
+    assert (task.crontab.minute, task.crontab.hour) == ("*", "*")  # the code's schedule wins
     assert task.enabled is False  # staff switched it off: still off
     assert PeriodicTask.objects.filter(name="heartbeat", task="jsn.tasks.heartbeat_task").exists()
     assert f"{len(settings.CELERY_BEAT_SCHEDULE)} scheduled job(s) synced" in capsys.readouterr().out

@@ -213,3 +213,18 @@ def test_a_year_in_one_backfill_run_bills_the_same_days_b4(settings, tz):
     run_on(start + timedelta(days=366), since=start)
     assert billed_days(held.user) == days(start, 366)
     assert run_on(start + timedelta(days=366), since=start).invoices == 0
+
+
+def test_an_expired_claim_is_billed_up_to_its_expiry_not_up_to_when_the_job_ran(settings):
+    """A claim expiring at 23:30, ended by the expiry job a little after midnight, is not billed for the new day."""
+    from claims import services as claims
+
+    settings.CLAIM_MAX_DAYS = 2
+    user, case = UserFactory(), CaseFactory()
+    with frozen(local(D, 23, 30)):
+        claims.claim_cases(user=user, case_ids=[case.pk])
+    with frozen(local(D + timedelta(days=3), 0, 5)):  # 35 minutes after the expiry
+        assert claims.claims_expire(now=local(D + timedelta(days=3), 0, 5)) == 1
+    assert Claim.objects.get().released_at == local(D + timedelta(days=2), 23, 30)
+    run_on(D + timedelta(days=5))
+    assert billed_days(user) == days(D, 3)  # D, D+1, D+2 — not D+3

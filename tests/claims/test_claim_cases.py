@@ -225,7 +225,9 @@ def test_expiry_releases_due_claims_only_and_twice_is_harmless(subscriber, setti
     assert services.claims_expire(now=now) == 1
     assert services.claims_expire(now=now) == 0
     claim = Claim.objects.get(case=due)
-    assert (claim.status, claim.released_at, claim.release_reason) == ("expired", now, "Expired")
+    # It ended at its expiry, not when the job ran: billing (released_at) stops there.
+    expired_at = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+    assert (claim.status, claim.released_at, claim.release_reason) == ("expired", expired_at, "Expired")
     due.refresh_from_db()
     fresh.refresh_from_db()
     assert due.assigned_to is None and fresh.assigned_to == subscriber

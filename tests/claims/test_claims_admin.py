@@ -1,4 +1,5 @@
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -201,7 +202,8 @@ def test_staff_sets_a_claims_expiry_and_nothing_else(admin_client_, subscriber):
     html = admin_client_.get(f"/admin/claims/claim/{claim.pk}/change/").content.decode()
     assert 'name="expires_at_0"' in html and 'name="daily_price_cents"' not in html
     response = admin_client_.post(
-        f"/admin/claims/claim/{claim.pk}/change/", {"expires_at_0": "2030-01-02", "expires_at_1": "03:04:05"}
+        f"/admin/claims/claim/{claim.pk}/change/",
+        {"expires_at_0": "2030-01-02", "expires_at_1": "03:04:05", "expiry_reason": "Agreed"},
     )
     assert response.status_code == 302
     claim.refresh_from_db()
@@ -264,14 +266,17 @@ def test_staff_expiry_change_is_audited_with_before_and_after_and_shows_in_the_t
     assert (first.expires_before, first.expires_after.isoformat()) == (None, "2030-01-02T03:04:05+00:00")
     assert first.reason == "Agreed with the owner"
 
-    # Changed again without a reason: the previous expiry is the new "before"; the default reason is recorded.
-    admin_client_.post(url, {"expires_at_0": "2030-02-01", "expires_at_1": "00:00:00", "expiry_reason": ""})
+    # Changed again without a reason: a form error, nothing changes. With one, the previous expiry is the "before".
+    refused = admin_client_.post(url, {"expires_at_0": "2030-02-01", "expires_at_1": "00:00:00", "expiry_reason": ""})
+    assert refused.status_code == 200 and admin.EXPIRY_REASON_REQUIRED in refused.content.decode()
+    assert ClaimEvent.objects.filter(action="expiry_changed").count() == 1
+    admin_client_.post(url, {"expires_at_0": "2030-02-01", "expires_at_1": "00:00:00", "expiry_reason": "Moved"})
     second = ClaimEvent.objects.filter(action="expiry_changed").latest("id")
     assert (second.expires_before, second.expires_after.isoformat()) == (
         first.expires_after,
         "2030-02-01T00:00:00+00:00",
     )
-    assert second.reason == services.EXPIRY_CHANGED_REASON
+    assert second.reason == "Moved"
     # Saved unchanged: no event. Cleared: "never" is an expiry change too.
     admin_client_.post(url, {"expires_at_0": "2030-02-01", "expires_at_1": "00:00:00", "expiry_reason": "x"})
     assert ClaimEvent.objects.filter(action="expiry_changed").count() == 2
@@ -290,6 +295,23 @@ def test_staff_expiry_change_is_audited_with_before_and_after_and_shows_in_the_t
     assert owner_timeline.count("Expiry changed: case") == 3
     events = admin_client_.get("/admin/claims/claimevent/?action__exact=expiry_changed").content.decode()
     assert "never → 2030-01-02 03:04" in events
+
+
+def test_an_expiry_in_the_past_is_refused_it_would_leave_an_ended_claim_in_use(admin_client_, subscriber):
+    case = CaseFactory()
+    services.claim_cases(user=subscriber, case_ids=[case.pk])
+    claim = Claim.objects.get()
+    url = f"/admin/claims/claim/{claim.pk}/change/"
+    response = admin_client_.post(
+        url, {"expires_at_0": "2020-01-01", "expires_at_1": "00:00:00", "expiry_reason": "Ends now"}
+    )
+    assert response.status_code == 200 and services.EXPIRY_NOT_IN_FUTURE in response.content.decode()
+    claim.refresh_from_db()
+    assert claim.expires_at is None and claim.status == "active"
+    assert not ClaimEvent.objects.filter(action="expiry_changed").exists()
+    with pytest.raises(services.ClaimError) as refused:  # the service holds the same rule for every caller
+        services.claim_set_expiry(actor=admin_client_.admin, claim=claim, expires_at=claim.claimed_at)
+    assert refused.value.code == "expiry_not_in_future"
 
 
 def test_expiry_of_an_ended_claim_cannot_be_changed(admin_client_, subscriber):
@@ -315,7 +337,9 @@ def test_expiry_change_and_its_event_commit_together(admin_client_, subscriber, 
 
     monkeypatch.setattr(ClaimEvent.objects, "create", refuse)
     with pytest.raises(RuntimeError):
-        services.claim_set_expiry(actor=admin_client_.admin, claim=claim, expires_at=claim.claimed_at)
+        services.claim_set_expiry(
+            actor=admin_client_.admin, claim=claim, expires_at=claim.claimed_at + timedelta(days=30)
+        )
     claim.refresh_from_db()
     assert claim.expires_at is None  # no expiry change without its audit event
     with pytest.raises(services.ClaimError):

@@ -12,9 +12,9 @@ from tests.factories import CaseFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_beat_runs_expiry_hourly_and_warnings_daily():
+def test_beat_runs_expiry_every_minute_and_warnings_daily():
     schedule = {entry["task"]: entry["schedule"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
-    assert schedule["claims.tasks.expire_claims_task"].minute == {5}
+    assert schedule["claims.tasks.expire_claims_task"].minute == set(range(60))  # access ends at the expiry
     assert schedule["claims.tasks.warn_expiring_claims_task"].hour == {8}
 
 
