@@ -3,13 +3,18 @@ from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from accounts.axes import attempts_left_warning
 from accounts.services import terms_are_current
 
 SITE_NAME = "JSN"
+# allauth's errors for a wrong password at log-in ("…not correct") and at re-authentication: both count towards
+# django-axes' lockout, so both say when the lockout is near.
+WRONG_PASSWORD_ERRORS = frozenset({"email_password_mismatch", "incorrect_password"})
 
 
 @dataclass(frozen=True)
@@ -38,3 +43,18 @@ class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         """Every allauth e-mail greets from JSN ("Hello from JSN!"), not from the server's host and port."""
         super().send_mail(template_prefix, email, {**context, "current_site": mail_site()})
+
+    def validation_error(self, code: str, *args: object) -> ValidationError:
+        """A wrong password, when it leaves only one or two attempts before the account is locked, says so."""
+        error = super().validation_error(code, *args)
+        if code not in WRONG_PASSWORD_ERRORS:
+            return error
+        warning = attempts_left_warning(self.request)
+        if not warning:
+            return error
+        return ValidationError(f"{error.message} {warning}", code=error.code, params=error.params)
+
+    def get_password_change_redirect_url(self, request: HttpRequest) -> str:
+        """After a password change (or a first password), the dashboard, with allauth's "Password successfully
+        changed." message: not the same empty form again, which reads as if nothing happened."""
+        return reverse("dashboard")
