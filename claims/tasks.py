@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from billing.pdf import money
 from claims import services
 from claims.models import Claim, ClaimEvent
 from jsn.lib.mail import send_notice
@@ -76,7 +77,7 @@ def send_claim_event_notices(*, event_ids: list[int], user_id: int | None = None
     message."""
     events = (
         ClaimEvent.objects.filter(pk__in=event_ids)
-        .select_related("case")
+        .select_related("case", "claim")
         .only(
             "id",
             "action",
@@ -88,6 +89,8 @@ def send_claim_event_notices(*, event_ids: list[int], user_id: int | None = None
             "case__id",
             "case__county",
             "case__state",
+            "claim__daily_price_cents",
+            "claim__currency",
         )
         .order_by("created_at", "id")
     )
@@ -99,7 +102,12 @@ def send_claim_event_notices(*, event_ids: list[int], user_id: int | None = None
             verb = {"released": "released", "expired": "expired", "reassigned": "reassigned to another user"}
             per_user[event.from_user_id].append(f"{line}\n  Your claim was {verb[event.action]}.{why}")
         if event.action == ClaimEvent.Action.REASSIGNED and event.to_user_id:
-            per_user[event.to_user_id].append(f"{line}\n  This case was assigned to you.{why}")
+            # The new owner holds it from now on, at the claim's frozen price: say how much, and how to stop.
+            price = money(event.claim.daily_price_cents, event.claim.currency)
+            per_user[event.to_user_id].append(
+                f"{line}\n  This case was assigned to you.{why}\n"
+                f"  Its daily price is {price}, fixed at the assignment; release it when you no longer want it."
+            )
         if event.action == ClaimEvent.Action.EXPIRY_CHANGED and event.to_user_id:
             change = f"from {_expiry_text(event.expires_before)} to {_expiry_text(event.expires_after)}"
             per_user[event.to_user_id].append(f"{line}\n  The expiry of your claim was changed {change}.{why}")

@@ -128,6 +128,9 @@ def test_staff_reassigning_their_own_claim_tell_the_new_owner(
     assert notice.subject == "[JSN] Changes to your claimed cases"  # says who it is from before it is opened
     assert notice.body.startswith("Hello,\n\n") and notice.body.endswith("\n\n— JSN\n")
     assert "This case was assigned to you. Reason: Yours now" in notice.body
+    claim = Claim.objects.get(user=subscriber, status="active")
+    price = f"{claim.daily_price_cents // 100}.{claim.daily_price_cents % 100:02d} {claim.currency.upper()}"
+    assert f"Its daily price is {price}, fixed at the assignment; release it" in notice.body  # what it costs them
     assert "Your claims: http" in notice.body and "/claims/" in notice.body  # the next step is a link away
 
 
