@@ -101,13 +101,15 @@ def invoices_set_status(
             services.invoice_set_status(invoice_id=invoice_id, to_status=to_status, actor=request.user, reason=reason)
             done += 1
         except Invoice.DoesNotExist:
-            refused.append(f"#{invoice_id}: no such invoice")
+            refused.append((invoice_id, "no such invoice"))
         except services.BillingError as exc:
-            refused.append(f"#{invoice_id}: {exc}")
+            refused.append((invoice_id, str(exc)))
     if done:
         messages.success(request, f"{label}: {done} invoice(s).")
-    if refused:
-        messages.error(request, "Refused — " + "; ".join(refused[:20]))
+    if refused:  # named by invoice number, as the list shows them (the id where there is no such invoice)
+        numbers = dict(Invoice.objects.filter(pk__in=[pk for pk, _ in refused]).values_list("pk", "number"))
+        named = [f"{numbers.get(pk, f'#{pk}')}: {why}" for pk, why in refused[:20]]
+        messages.error(request, "Refused — " + "; ".join(named))
     if skipped:
         numbers = dict(Invoice.objects.filter(pk__in=skipped).values_list("pk", "number"))
         names = ", ".join(numbers.get(pk, f"#{pk}") for pk in skipped[:20]) + (" …" if len(skipped) > 20 else "")

@@ -176,6 +176,8 @@ def test_mark_paid_and_failed_need_a_reason_and_are_audited(boss, june):
     )
     text = refused.content.decode()
     assert "Refused" in text and "paid cannot become failed" in text and "void cannot become failed" in text
+    paid_number = Invoice.objects.get(pk=ids[0]).number  # named as the list names it, not by the internal id
+    assert f"{paid_number}: An invoice that is paid cannot become failed" in text and f"#{ids[0]}:" not in text
     assert InvoiceEvent.objects.count() == 2
     failed = boss.post(
         ROOM, {"op": "status", "to_status": "failed", "reason": "card declined", "_selected_action": [june["paid"].pk]}
