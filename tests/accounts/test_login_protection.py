@@ -35,6 +35,7 @@ def test_sixth_attempt_is_locked_even_with_rotating_addresses(client, verified_u
     response = _attempt(client, "correct-horse-battery", ip="198.51.100.77")
     assert response.status_code == 429
     assert "Too many failed log-in attempts" in response.content.decode()
+    assert "locked for 1 hour after the last failed attempt" in response.content.decode()  # how long, not "a while"
     assert "_auth_user_id" not in client.session
 
 
@@ -65,3 +66,13 @@ def test_successful_login_rotates_the_session(client, verified_user):
     response = _attempt(client, "correct-horse-battery", ip="192.0.2.5")
     assert response.status_code == 302
     assert client.cookies["sessionid"].value != "attacker-chosen-session-id"
+
+
+def test_too_many_password_reset_requests_get_the_sites_429_page(client, verified_user):
+    """allauth's own rate limits (here: reset mails per address) answer with the site's page, not a bare one."""
+    answers = [client.post("/accounts/password/reset/", {"email": verified_user.email}).status_code for _ in range(6)]
+    assert answers[-1] == 429 and 429 not in answers[:5]
+    page = client.post("/accounts/password/reset/", {"email": verified_user.email})
+    assert page.status_code == 429
+    html = page.content.decode()
+    assert "<h1>Too many requests</h1>" in html and "Wait a few minutes" in html and 'class="card"' in html
