@@ -1,5 +1,6 @@
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.contenttypes.models import ContentType
@@ -14,9 +15,14 @@ from accounts.models import ApiToken, User, UserEvent
 from audit.selectors import Subject
 from audit.views import timeline_url
 from claims.admin import release_all_claims
+from claims.models import Claim
 from jsn.lib.control_room import plain_id
 
 ADMIN_CHANGE_REASON = "Changed in the user admin"
+LIMIT_BELOW_HELD = (
+    "The user {email} holds {held} active claims, more than the new limit of {limit}: they keep them, and can claim "
+    "again once they hold fewer than {limit}."
+)
 
 
 @admin.register(User)
@@ -87,10 +93,22 @@ class UserAdmin(DjangoUserAdmin):
             services.user_set_claim_limit(
                 actor=request.user, user=obj, claim_limit=wanted["claim_limit"], reason=ADMIN_CHANGE_REASON
             )
+            held = Claim.objects.filter(user_id=obj.pk, status=Claim.Status.ACTIVE).count()
+            if held > wanted["claim_limit"]:  # allowed on purpose (held claims stay), but not silently
+                self.message_user(
+                    request,
+                    LIMIT_BELOW_HELD.format(email=obj.email, held=held, limit=wanted["claim_limit"]),
+                    messages.WARNING,
+                )
         if "billing_active" in wanted:
             services.user_set_billing(
                 actor=request.user, user=obj, billing_active=wanted["billing_active"], reason=ADMIN_CHANGE_REASON
             )
+
+    def formfield_for_dbfield(self, db_field: object, request: HttpRequest, **kwargs: object) -> forms.Field | None:
+        if db_field.name == "claim_limit":  # one message for 0 and -1 alike (the column alone would say "≥ 0")
+            kwargs.update(min_value=1, max_value=settings.MAX_CLAIM_LIMIT)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None

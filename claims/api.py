@@ -48,7 +48,7 @@ CASE_IDS_ERROR_CODES = {
     "not_a_list": ("invalid_case_ids", "case_ids must be a list of case ids (integers)."),
     "empty": ("empty_case_ids", "case_ids is empty: send at least one case id."),
     "max_length": ("too_many_case_ids", f"At most {MAX_CASE_IDS} case ids per request."),
-    "invalid": ("invalid_case_ids", "Every case id must be a positive integer."),
+    "invalid": ("invalid_case_ids", f"Every case id must be a whole number from 1 to {BIGINT_MAX}."),
     "duplicate": ("duplicate_case_ids", "Each case id may appear only once."),
 }
 

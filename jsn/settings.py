@@ -243,6 +243,11 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
+ACCOUNT_FORMS = {
+    "signup": "accounts.allauth_forms.SignupForm",
+    "add_email": "accounts.allauth_forms.AddEmailForm",
+    "reset_password": "accounts.allauth_forms.ResetPasswordForm",
+}
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 
 # --- Business settings ----------------------------------------------------------------------

@@ -286,3 +286,15 @@ def test_the_reauthenticate_page_is_the_sites_card(logged_in):
 def test_the_verification_sent_page_is_the_sites_card(client):
     page = styled(client.get("/accounts/confirm-email/"), "account/verification_sent.html")
     assert "<h1>Check your inbox</h1>" in page
+
+
+@pytest.mark.parametrize("url", ["/accounts/signup/", "/accounts/password/reset/"])
+def test_the_address_field_is_called_e_mail_address_as_on_the_log_in_form(client, url):
+    html = client.get(url).content.decode()
+    assert "E-mail address" in html and ">Email<" not in html and 'placeholder="Email' not in html
+
+
+def test_the_add_address_field_is_called_e_mail_address_too(client, member):
+    client.force_login(member)
+    html = client.get("/accounts/email/").content.decode()
+    assert 'placeholder="E-mail address"' in html and 'placeholder="Email' not in html

@@ -40,3 +40,46 @@ def test_superuser_can_grant_roles(client):
     target = UserFactory(email="promote@example.com")
     form = client.get(f"/admin/accounts/user/{target.pk}/change/").context["adminform"].form
     assert "role" in form.fields and "is_superuser" in form.fields
+
+
+def _limit_form(target: User, claim_limit: object) -> dict:
+    return {
+        "email": target.email,
+        "first_name": "",
+        "last_name": "",
+        "claim_limit": claim_limit,
+        "billing_active": "on",
+        "is_active": "on",
+        "role": target.role,
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "251"])
+def test_a_claim_limit_out_of_range_gets_the_same_clear_error(client, bad):
+    client.force_login(User.objects.create_superuser("root@example.com", "pw-123456789"))
+    target = UserFactory(email="limits@example.com", claim_limit=7)
+    response = client.post(f"/admin/accounts/user/{target.pk}/change/", _limit_form(target, bad))
+    assert response.status_code == 200
+    error = response.context["adminform"].form.errors["claim_limit"][0]
+    expected = "greater than or equal to 1" if bad != "251" else "less than or equal to 250"
+    assert expected in error
+    target.refresh_from_db()
+    assert target.claim_limit == 7
+
+
+def test_lowering_a_limit_below_what_the_user_holds_warns_staff(client):
+    from claims import services as claims
+    from tests.factories import CaseFactory
+
+    client.force_login(User.objects.create_superuser("root@example.com", "pw-123456789"))
+    target = UserFactory(email="holder@example.com", claim_limit=10)
+    claims.claim_cases(user=target, case_ids=[c.pk for c in CaseFactory.create_batch(5)])
+    response = client.post(f"/admin/accounts/user/{target.pk}/change/", _limit_form(target, 2), follow=True)
+    html = response.content.decode()
+    assert "The user holder@example.com holds 5 active claims, more than the new limit of 2: they keep them" in html
+    target.refresh_from_db()
+    assert target.claim_limit == 2
+    calm = client.post(f"/admin/accounts/user/{target.pk}/change/", _limit_form(target, 8), follow=True)
+    assert "more than the new limit" not in calm.content.decode()
