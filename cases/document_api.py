@@ -20,7 +20,12 @@ class DocumentLinkCreateApi(APIView):
     """A download link for one document, bound to you and valid for one hour. Owners and staff only."""
 
     class OutputSerializer(serializers.Serializer):
-        url = serializers.URLField(help_text="Open with your logged-in session; works for you only, once or more.")
+        url = serializers.URLField(
+            help_text=(
+                "GET it with the same `Authorization: Token` header, or open it in the browser you are logged in with; "
+                "it works for you only, once or more, for an hour."
+            )
+        )
         expires_at = serializers.DateTimeField()
 
     @extend_schema(

@@ -170,3 +170,34 @@ def test_staff_role_removed_means_no_more_downloads(client, make_case):
     staff.is_staff = False
     staff.save()
     _assert_refused(client.get(url), 403, "not_owner")
+
+
+def test_a_script_downloads_its_link_with_the_same_api_token_and_only_its_own(subscriber, other_subscriber, owned):
+    """The API hands out the link; a token client (no session) must be able to use it, and only for itself."""
+    from rest_framework.authtoken.models import Token
+
+    mine = Token.objects.create(user=subscriber).key
+    theirs = Token.objects.create(user=other_subscriber).key
+    script = Client(HTTP_AUTHORIZATION=f"Token {mine}")
+    made = script.post(f"/api/v3/documents/{owned[1].pk}/link")
+    assert made.status_code == 201
+    url = made.json()["url"].removeprefix("http://testserver")
+
+    response = script.get(url)
+    assert response.status_code == 200 and body_of(response).startswith(b"%PDF")
+    _assert_private(response)
+    assert DocumentAccess.objects.filter(action="download").latest("id").user == subscriber
+
+    _assert_refused(Client(HTTP_AUTHORIZATION=f"Token {theirs}").get(url), 403, "other_user")
+    bad = Client(HTTP_AUTHORIZATION="Token not-a-real-key").get(url)
+    _assert_refused(bad, 401, "not_logged_in")
+    assert bad["WWW-Authenticate"] == "Token" and "Location" not in bad  # an answer a script can read, no login page
+    assert b"%PDF" not in body_of(bad)
+
+
+def test_the_token_header_wins_over_a_session_cookie(client, link, other_subscriber):
+    from rest_framework.authtoken.models import Token
+
+    # The owner's browser session is in `client`; a wrong token sent along is refused, not ignored.
+    key = Token.objects.create(user=other_subscriber).key
+    _assert_refused(client.get(link, HTTP_AUTHORIZATION=f"Token {key}"), 403, "other_user")
