@@ -28,3 +28,15 @@ def test_a_counted_list_still_answers_its_first_page_and_404s_past_the_end(as_su
     assert as_subscriber.get(url, {"page": "1"}).status_code == 200
     assert as_subscriber.get(url, {"page": "last"}).status_code == 200
     assert as_subscriber.get(url, {"page": "5"}).status_code == 404
+
+
+def test_the_api_docs_list_the_customer_endpoints_before_the_staff_only_ones(client):
+    from django.conf import settings
+
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    declared = [t["name"] for t in schema.json()["tags"]]
+    assert declared[0] == "cases" and declared[-1] == "admin"
+    used = {t for ops in schema.json()["paths"].values() for op in ops.values() for t in op.get("tags", [])}
+    assert used <= set(declared)  # a new tag must be placed in SPECTACULAR_SETTINGS["TAGS"]
+    assert [t["name"] for t in settings.SPECTACULAR_SETTINGS["TAGS"]] == declared
