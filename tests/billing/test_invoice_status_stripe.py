@@ -463,7 +463,7 @@ def test_admin_mark_paid_through_stripe_and_a_clear_message_when_stripe_is_down(
     assert page.status_code == 200
     html = page.content.decode()
     assert "Mark paid: 1 invoice(s)." in html
-    assert f"#{down.pk}: Stripe did not answer" in html and "it is unchanged here" in html
+    assert f"{down.number}: Stripe did not answer" in html and "it is unchanged here" in html  # by its number
     assert (fresh(reachable).status, fresh(down).status) == (Invoice.Status.PAID, Invoice.Status.OPEN)
     assert fake_stripe.get(reachable.stripe_invoice_id)["status"] == "paid"
 
