@@ -1,9 +1,12 @@
 """HTML adapters: the "My claims" page and the claim/release form posts (htmx partial or redirect)."""
 
+from collections.abc import Container
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -11,7 +14,7 @@ from cases import masking
 from cases.models import Case
 from claims import selectors, services
 from claims.limits import RATE_LIMITED, claim_requests_wait
-from claims.models import Claim
+from claims.models import Claim, ClaimEvent
 from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome
 from jsn.lib.control_room import plain_id
 
@@ -25,6 +28,9 @@ OUTCOME_TEXT = {
     Outcome.NOT_CLAIMED: "Was not claimed",
     Outcome.NOT_OWNER: "Not yours to release",
 }
+# A release of a case this user released before: a second post of the same form (a double click without
+# JavaScript, an old tab) must not answer "Was not claimed" after the first one released it.
+ALREADY_RELEASED = "Already released by you"
 OUTCOME_OK = {Outcome.CLAIMED, Outcome.RELEASED}
 NOTHING_SELECTED = "Select at least one case first."
 TOO_MANY_SELECTED = f"Select at most {MAX_CASE_IDS} cases at once."
@@ -79,11 +85,23 @@ def _respond(request: HttpRequest, *, rows: list[dict], error: str = "", fix_url
         messages.error(request, error)
     for row in rows:
         level = messages.SUCCESS if row["ok"] else messages.WARNING
-        messages.add_message(request, level, f"Case #{row['case_id']} ({row['where']}): {row['text']}")
+        text = format_html("Case #{} ({}): {}", row["case_id"], row["where"], row["text"])
+        if row["outcome"] == Outcome.LIMIT_REACHED:  # "Release a case to claim another": where to do that
+            text = format_html('{} <a href="{}">Go to My claims</a>', text, reverse("my_claims"))
+        messages.add_message(request, level, text)
     return HttpResponseRedirect(_next_url(request))
 
 
-def _rows(outcomes: list[services.CaseOutcome]) -> list[dict]:
+def _released_before(*, actor_id: int, outcomes: list[services.CaseOutcome]) -> set[int]:
+    """The not-claimed cases among outcomes that this user released at some time (one query, none if there are none)."""
+    ids = [o.case_id for o in outcomes if o.outcome == Outcome.NOT_CLAIMED]
+    if not ids:
+        return set()
+    events = ClaimEvent.objects.filter(case_id__in=ids, actor_id=actor_id, action=ClaimEvent.Action.RELEASED)
+    return set(events.values_list("case_id", flat=True))
+
+
+def _rows(outcomes: list[services.CaseOutcome], *, released_before: Container[int] = ()) -> list[dict]:
     places = {
         c["id"]: f"{c['county']} County, {c['state']}"
         for c in Case.objects.filter(pk__in=[o.case_id for o in outcomes]).values("id", "county", "state")
@@ -93,13 +111,16 @@ def _rows(outcomes: list[services.CaseOutcome]) -> list[dict]:
         text = OUTCOME_TEXT.get(o.outcome, o.detail)  # limit_reached: the service's message names the limit
         if o.outcome == Outcome.ALREADY_CLAIMED and o.mine:
             text = "Already yours"
+        released = o.case_id in released_before
+        if released:
+            text = ALREADY_RELEASED
         rows.append(
             {
                 "case_id": o.case_id,
                 "where": places.get(o.case_id, "unknown"),
                 "outcome": o.outcome.value,
                 "text": text,
-                "ok": o.outcome in OUTCOME_OK or o.mine,
+                "ok": o.outcome in OUTCOME_OK or o.mine or released,
             }
         )
     return rows
@@ -134,4 +155,5 @@ def release_selected(request: HttpRequest) -> HttpResponse:
         result = services.claim_release(actor=request.user, case_ids=case_ids, reason="")
     except ClaimBusyError as exc:
         return _respond(request, rows=[], error=exc.message)
-    return _respond(request, rows=_rows(result.outcomes))
+    released_before = _released_before(actor_id=request.user.pk, outcomes=result.outcomes)
+    return _respond(request, rows=_rows(result.outcomes, released_before=released_before))
