@@ -8,7 +8,7 @@ from cases import selectors
 from cases.filters import parse_case_filters
 from cases.models import Case, Contact
 from cases.presenters import case_for_viewer, cases_for_viewer, dollars
-from claims.models import Claim
+from claims.selectors import active_claim_on
 from jsn.lib.pagination import page_for
 
 PAGE_SIZE = 25
@@ -56,12 +56,6 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         # What a claim would cost now; the price is frozen at the moment of the claim itself.
         "claim_price": pricing_quote_for(score=case.score) if can_claim else None,
         # The viewer's own claim, as My claims shows it: the price frozen at the claim, since when, until when.
-        "my_claim": _active_claim(case_id=case.pk, user_id=request.user.pk) if data["is_mine"] else None,
+        "my_claim": active_claim_on(case_id=case.pk, user_id=request.user.pk) if data["is_mine"] else None,
     }
     return render(request, "cases/case_detail.html", context)
-
-
-def _active_claim(*, case_id: int, user_id: int) -> Claim | None:
-    """The user's active claim on the case (one query; a case has at most one active claim)."""
-    fields = ("daily_price_cents", "currency", "claimed_at", "expires_at")
-    return Claim.objects.filter(case_id=case_id, user_id=user_id, status=Claim.Status.ACTIVE).only(*fields).first()

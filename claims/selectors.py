@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from billing import ledger
-from claims.models import Claim
+from claims.models import Claim, ClaimEvent
 
 
 def claim_list_for(*, user: User, status: str | None = None) -> QuerySet[Claim]:
@@ -21,6 +21,21 @@ def claim_list_for(*, user: User, status: str | None = None) -> QuerySet[Claim]:
 
 def active_claim_count(*, user: User) -> int:
     return Claim.objects.filter(user=user, status=Claim.Status.ACTIVE).count()
+
+
+def active_claim_on(*, case_id: int, user_id: int) -> Claim | None:
+    """The user's active claim on the case, with what the owner's case page shows of it (one query; a case has at
+    most one active claim)."""
+    fields = ("daily_price_cents", "currency", "claimed_at", "expires_at")
+    return Claim.objects.filter(case_id=case_id, user_id=user_id, status=Claim.Status.ACTIVE).only(*fields).first()
+
+
+def cases_released_by(*, actor_id: int, case_ids: list[int]) -> set[int]:
+    """Which of these cases this user released at some time (one query; none without case ids)."""
+    if not case_ids:
+        return set()
+    events = ClaimEvent.objects.filter(case_id__in=case_ids, actor_id=actor_id, action=ClaimEvent.Action.RELEASED)
+    return set(events.values_list("case_id", flat=True))
 
 
 def _day_start(day: date) -> datetime:

@@ -14,7 +14,7 @@ from cases import masking
 from cases.models import Case
 from claims import selectors, services
 from claims.limits import RATE_LIMITED, claim_requests_wait
-from claims.models import Claim, ClaimEvent
+from claims.models import Claim
 from claims.services import MAX_CASE_IDS, ClaimBusyError, ClaimError, Outcome
 from jsn.lib.control_room import plain_id
 
@@ -92,15 +92,6 @@ def _respond(request: HttpRequest, *, rows: list[dict], error: str = "", fix_url
     return HttpResponseRedirect(_next_url(request))
 
 
-def _released_before(*, actor_id: int, outcomes: list[services.CaseOutcome]) -> set[int]:
-    """The not-claimed cases among outcomes that this user released at some time (one query, none if there are none)."""
-    ids = [o.case_id for o in outcomes if o.outcome == Outcome.NOT_CLAIMED]
-    if not ids:
-        return set()
-    events = ClaimEvent.objects.filter(case_id__in=ids, actor_id=actor_id, action=ClaimEvent.Action.RELEASED)
-    return set(events.values_list("case_id", flat=True))
-
-
 def _rows(outcomes: list[services.CaseOutcome], *, released_before: Container[int] = ()) -> list[dict]:
     places = {
         c["id"]: f"{c['county']} County, {c['state']}"
@@ -155,5 +146,6 @@ def release_selected(request: HttpRequest) -> HttpResponse:
         result = services.claim_release(actor=request.user, case_ids=case_ids, reason="")
     except ClaimBusyError as exc:
         return _respond(request, rows=[], error=exc.message)
-    released_before = _released_before(actor_id=request.user.pk, outcomes=result.outcomes)
+    not_claimed = [o.case_id for o in result.outcomes if o.outcome == Outcome.NOT_CLAIMED]
+    released_before = selectors.cases_released_by(actor_id=request.user.pk, case_ids=not_claimed)
     return _respond(request, rows=_rows(result.outcomes, released_before=released_before))

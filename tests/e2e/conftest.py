@@ -40,6 +40,19 @@ def page(browser) -> Iterator:
     context.close()
 
 
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(browser) -> Iterator:
+    """A 390 px wide touch phone."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
 @pytest.fixture
 def shot():
     """Save a full-page screenshot under test-output/screenshots/<name>.png."""

@@ -10,22 +10,12 @@ from django.utils import timezone
 
 from claims import services
 from tests.backoffice import builders
+from tests.e2e.conftest import PHONE
 from tests.factories import CaseFactory, ContactFactory, UserFactory
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
 
 
 def page_width(page) -> int:

@@ -1,7 +1,6 @@
 """On a phone a row's status, selection box and Release button are on screen without scrolling sideways; a double
 click on a claim or release button sends one request and the page ends with that request's answer."""
 
-import os
 import time
 from collections.abc import Callable
 
@@ -10,22 +9,10 @@ from allauth.account.models import EmailAddress
 
 from claims import services
 from claims.models import Claim
+from tests.e2e.conftest import PHONE
 from tests.factories import CaseFactory, ContactFactory, UserFactory
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
 
 
 @pytest.fixture
