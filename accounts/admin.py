@@ -188,6 +188,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
         raise Http404("API tokens have no history page; see the owner's account changes.")
 
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        return super().delete_view(request, object_id, {"title": "Revoke API token", **(extra_context or {})})
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a token is issued by its owner (/me/api-token/), who is the only one to see its key
 

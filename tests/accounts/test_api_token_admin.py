@@ -42,6 +42,7 @@ def test_no_page_of_the_token_admin_shows_a_key(root, subscriber):
         assert response.status_code == 200, url
         html = response.content.decode()
         assert key not in html, url
+    assert "<h1>Revoke API token</h1>" in root.get(f"{LIST}{subscriber.pk}/delete/").content.decode()
     listing = root.get(LIST).content.decode()
     assert f"…{key[-4:]}" in listing and subscriber.email in listing
     assert f'href="{LIST}{subscriber.pk}/delete/"' in listing  # revoking is reached by the owner's id, not the key
