@@ -5,14 +5,15 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from backoffice import metrics
 from leads import selectors, services
-from leads.models import Delivery, ImportSource, Lead, LeadEvent, PlzCheckout, PlzSubscription
+from leads.models import PLZ_VALIDATOR, Delivery, ImportSource, Lead, LeadEvent, PlzCheckout, PlzSubscription
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
@@ -30,16 +31,30 @@ class DeliveryInline(admin.TabularInline):
 
 
 class LeadAdminForm(forms.ModelForm):
+    # No max_length: the browser would cut a sixth digit off silently; the validator names what is wrong instead.
     resolve_plz = forms.CharField(
         label="PLZ to use",
         required=False,
-        max_length=5,
         help_text="Review: type the lead's PLZ (one of the candidates or another) and save to release it.",
     )
 
     class Meta:
         model = Lead
         fields: list[str] = []
+
+    def clean_resolve_plz(self) -> str:
+        plz = (self.cleaned_data.get("resolve_plz") or "").strip()
+        if plz:
+            PLZ_VALIDATOR(plz)
+        return plz
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("resolve_plz") and self.instance.status != Lead.Status.REVIEW:
+            # A page opened before someone else resolved it: the field is gone from the fresh page, so the error is
+            # the form's, shown at the top.
+            raise ValidationError(services.ERR_NOT_IN_REVIEW, code="not_in_review")
+        return data
 
 
 class UploadForm(forms.Form):
@@ -56,6 +71,7 @@ class LeadAdmin(admin.ModelAdmin):
     readonly_fields = [
         "status",
         "plz",
+        "pdf_link",
         "candidates_table",
         "quarantine_reason",
         "text_snippet",
@@ -97,35 +113,87 @@ class LeadAdmin(admin.ModelAdmin):
     def recipients(self, obj: Lead) -> int:
         return obj.recipient_count
 
+    @admin.display(description="PDF")
+    def pdf_link(self, obj: Lead) -> str:
+        if not obj.pdf:
+            return "—"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">Open the PDF</a> ({} KB)',
+            reverse("admin:leads_lead_pdf", args=[obj.pk]),
+            max(1, round((obj.size_bytes or 0) / 1024)),
+        )
+
     @admin.display(description="PLZ candidates (what matched, where)")
     def candidates_table(self, obj: Lead) -> str:
         if not obj.candidates:
             return "No PLZ found in the text." if obj.status != Lead.Status.QUARANTINED else "—"
+        agents = selectors.agents_by_plz(plzs=[c["plz"] for c in obj.candidates])
         rows = format_html_join(
             "",
-            "<tr><td><strong>{}</strong></td><td>{}</td><td>{}</td><td>page {}, char {}</td><td>…{}…</td></tr>",
-            ((c["plz"], c["matched"], c["kind"], c["page"], c["offset"], c["context"]) for c in obj.candidates),
+            "<tr><td><strong>{}</strong></td><td>{}</td><td>{}</td><td>page {}, char {}</td><td>…{}…</td>"
+            "<td>{}</td></tr>",
+            (
+                (c["plz"], c["matched"], c["kind"], c["page"], c["offset"], c["context"], agents.get(c["plz"], 0))
+                for c in obj.candidates
+            ),
         )
         return format_html(
-            "<table><tr><th>PLZ</th><th>Matched</th><th>Kind</th><th>Where</th><th>Context</th></tr>{}</table>", rows
+            "<table><tr><th>PLZ</th><th>Matched</th><th>Kind</th><th>Where</th><th>Context</th>"
+            "<th>Agents subscribed</th></tr>{}</table>",
+            rows,
         )
 
     def save_model(self, request: HttpRequest, obj: Lead, form: forms.Form, change: bool) -> None:
-        plz = (form.cleaned_data.get("resolve_plz") or "").strip()
+        plz = form.cleaned_data.get("resolve_plz") or ""
         if not plz:
             return
         try:
             lead = services.lead_review_resolve(actor=request.user, lead=obj, plz=plz)
         except (ValidationError, services.LeadError) as exc:
+            # Another staff member resolved it between the form's check and this save.
             messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
+            request._lead_review_refused = True  # type: ignore[attr-defined]
             return
-        messages.success(request, f"Lead #{lead.pk} released to distribution for PLZ {lead.plz}.")
+        recipients = lead.deliveries.count()
+        if recipients:
+            messages.success(
+                request, f"Lead #{lead.pk} released for PLZ {lead.plz} to {recipients} agent{pluralize(recipients)}."
+            )
+        else:
+            messages.warning(
+                request,
+                f"Lead #{lead.pk} is recorded for PLZ {lead.plz}, but no agent subscribes to PLZ {lead.plz}: "
+                "nobody receives it. An agent who subscribes later does not get it either.",
+            )
+
+    def response_change(self, request: HttpRequest, obj: Lead) -> HttpResponse:
+        if getattr(request, "_lead_review_refused", False):
+            # Not "changed successfully" under the error: nothing was changed.
+            return redirect(reverse("admin:leads_lead_change", args=[obj.pk]))
+        return super().response_change(request, obj)
 
     def get_urls(self) -> list:
         return [
             path("upload/", self.admin_site.admin_view(self.upload_view), name="leads_lead_upload"),
+            path("<int:lead_id>/pdf/", self.admin_site.admin_view(self.pdf_view), name="leads_lead_pdf"),
             *super().get_urls(),
         ]
+
+    def pdf_view(self, request: HttpRequest, lead_id: int) -> HttpResponse:
+        """The lead's PDF, shown in the browser, for staff reading a lead in review (logged like agents' downloads)."""
+        lead = Lead.objects.filter(pk=lead_id).first()
+        if lead is None or not self.has_view_permission(request, lead):
+            raise Http404("No such lead.")
+        try:
+            handle = lead.pdf.open("rb")
+        except (FileNotFoundError, ValueError):
+            raise Http404("The PDF of this lead is no longer stored.") from None
+        LeadEvent.objects.create(
+            action=LeadEvent.Action.DOWNLOADED, actor=request.user, lead=lead, detail={"staff": True}
+        )
+        response = FileResponse(handle, filename=f"lead-{lead.pk}.pdf", content_type="application/pdf")
+        response["Cache-Control"] = "no-store"
+        return response
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request) or not request.user.has_perm("leads.change_lead"):

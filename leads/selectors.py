@@ -6,7 +6,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from leads.models import Delivery, Lead, LeadEvent, PlzSubscription
+from leads.models import Delivery, Lead, LeadEvent, PlzSubscription, eligible_subscriptions_q
 
 DUPLICATES_SHOWN_FOR = timedelta(days=30)
 
@@ -30,6 +30,17 @@ def deliveries_received_for(*, user: User) -> QuerySet[Delivery]:
 def deliveries_queued_for(*, user: User) -> QuerySet[Delivery]:
     """Leads planned for this agent with the time they are expected (the due time)."""
     return deliveries_for(user=user).filter(status__in=WAITING).order_by("due_at", "id")
+
+
+def agents_by_plz(*, plzs: list[str], now: datetime | None = None) -> dict[str, int]:
+    """How many agents a lead in each of these PLZs would go to now (the distribution's eligibility rule)."""
+    now = now or timezone.now()
+    return dict(
+        PlzSubscription.objects.filter(eligible_subscriptions_q(now), plz__in=plzs, user__is_active=True)
+        .values("plz")
+        .annotate(n=Count("user", distinct=True))
+        .values_list("plz", "n")
+    )
 
 
 def last_month_range(*, now: datetime | None = None) -> tuple[datetime, datetime]:

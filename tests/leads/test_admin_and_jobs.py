@@ -133,3 +133,104 @@ def test_seed_leads_demo_is_repeatable(capsys):
     assert Lead.objects.filter(status="review").count() == 1
     assert Lead.objects.filter(status="quarantined").count() == 1
     assert len(mail.outbox) >= 1
+
+
+def _review_lead():
+    return lead_import_pdf(
+        content=pdf_from_lines([(72, 700, "10115 Berlin"), (72, 680, "80331 München")]), filename="r.pdf"
+    ).lead
+
+
+def _resolve(admin_client, lead, plz):
+    return admin_client.post(
+        reverse("admin:leads_lead_change", args=[lead.pk]),
+        {"resolve_plz": plz, "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"},
+        follow=True,
+    )
+
+
+@pytest.mark.parametrize("typed", ["803310", "8033", "00999", "80 331"])
+def test_review_with_a_bad_plz_is_a_form_error_not_a_success(admin_client, typed):
+    lead = _review_lead()
+    page = _resolve(admin_client, lead, typed).content.decode()
+    assert "errorlist" in page and "changed successfully" not in page
+    assert f'value="{typed}"' in page  # shown back whole: no maxlength cut the sixth digit off
+    assert 'maxlength="5"' not in page
+    lead.refresh_from_db()
+    assert (lead.status, lead.plz or "") == (Lead.Status.REVIEW, "")
+    assert not LeadEvent.objects.filter(action="review_resolved").exists()
+
+
+def test_review_of_a_lead_someone_else_resolved_says_so_once(admin_client, grant):
+    grant("80331")
+    lead = _review_lead()
+    stale_form = admin_client.get(reverse("admin:leads_lead_change", args=[lead.pk]))
+    assert stale_form.status_code == 200
+    _resolve(admin_client, lead, "80331")
+    page = _resolve(admin_client, lead, "10115").content.decode()
+    assert "This lead is not waiting for review." in page and "changed successfully" not in page
+    lead.refresh_from_db()
+    assert lead.plz == "80331" and Delivery.objects.count() == 1
+
+
+def test_review_names_the_recipients_and_warns_when_nobody_subscribes(admin_client, grant):
+    grant("80331")
+    grant("80331")
+    lead = _review_lead()
+    page = admin_client.get(reverse("admin:leads_lead_change", args=[lead.pk])).content.decode()
+    assert "<th>Agents subscribed</th>" in page
+    assert re.search(r"<td><strong>80331</strong></td>.*?<td>2</td></tr>", page)
+    assert re.search(r"<td><strong>10115</strong></td>.*?<td>0</td></tr>", page)
+    page = _resolve(admin_client, lead, "80331").content.decode()
+    assert f"Lead #{lead.pk} released for PLZ 80331 to 2 agents." in page
+
+    other = lead_import_pdf(
+        content=pdf_from_lines([(72, 700, "10115 Berlin"), (72, 680, "20095 Hamburg")]), filename="s.pdf"
+    ).lead
+    page = _resolve(admin_client, other, "20095").content.decode()
+    assert "no agent subscribes to PLZ 20095: nobody receives it" in page
+    assert "changed successfully" not in page.split("no agent subscribes")[0][-300:]
+    other.refresh_from_db()
+    assert other.plz == "20095" and not other.deliveries.exists()
+
+
+def test_staff_open_the_lead_pdf_from_the_review_page_and_it_is_logged(admin_client, client):
+    lead = _review_lead()
+    page = admin_client.get(reverse("admin:leads_lead_change", args=[lead.pk])).content.decode()
+    url = reverse("admin:leads_lead_pdf", args=[lead.pk])
+    assert f'href="{url}"' in page and "Open the PDF" in page
+    response = admin_client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert b"".join(response.streaming_content).startswith(b"%PDF")
+    assert "attachment" not in response.get("Content-Disposition", "")
+    event = LeadEvent.objects.get(action="downloaded")
+    assert event.lead_id == lead.pk and event.actor.email == "root@example.com" and event.detail == {"staff": True}
+    assert admin_client.get(reverse("admin:leads_lead_pdf", args=[lead.pk + 999])).status_code == 404
+
+
+def test_the_lead_pdf_is_staff_only(client):
+    lead = _review_lead()
+    url = reverse("admin:leads_lead_pdf", args=[lead.pk])
+    assert client.get(url).status_code == 302  # to the admin login
+    client.force_login(UserFactory(email="agent@example.com"))
+    response = client.get(url)
+    assert response.status_code == 302 and "login" in response["Location"]
+    assert not LeadEvent.objects.filter(action="downloaded").exists()
+
+
+def test_review_lost_to_a_concurrent_resolve_reports_the_error_without_success(admin_client, grant, monkeypatch):
+    from leads import services as lead_services
+
+    lead = _review_lead()
+    real = lead_services.lead_review_resolve
+    other_staff = UserFactory(email="other@example.com", is_staff=True)
+
+    def someone_else_first(*, actor, lead, plz, **kwargs):
+        real(actor=other_staff, lead=lead, plz="10115")  # between this form's check and its save
+        return real(actor=actor, lead=lead, plz=plz, **kwargs)
+
+    monkeypatch.setattr(lead_services, "lead_review_resolve", someone_else_first)
+    page = _resolve(admin_client, lead, "80331").content.decode()
+    assert "This lead is not waiting for review." in page and "changed successfully" not in page
+    lead.refresh_from_db()
+    assert (lead.plz, lead.reviewed_by_id) == ("10115", other_staff.pk)
