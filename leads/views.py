@@ -1,6 +1,7 @@
 """Agent pages: PLZ subscriptions, received and queued leads, and the signed PDF download."""
 
 import logging
+import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -47,7 +48,8 @@ def _awaiting_payment(user) -> list[str]:
 def subscriptions(request: HttpRequest) -> HttpResponse:
     user = request.user
     if request.method == "POST":
-        raw = request.POST.get("plz", "").replace(",", " ").split()
+        # Commas, semicolons, spaces or new lines between PLZs; one typed twice counts once toward the limit.
+        raw = list(dict.fromkeys(p for p in re.split(r"[\s,;]+", request.POST.get("plz", "")) if p))
         if not terms_are_current(user=user):
             if request.POST.get("accept_terms") != "on":
                 messages.error(request, TERMS_NOT_ACCEPTED)
@@ -57,7 +59,7 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"Enter between 1 and {MAX_PLZ_PER_REQUEST} five-digit PLZs.")
             return redirect("leads_subscriptions")
         added, held, refused = [], [], []
-        for plz in dict.fromkeys(raw):
+        for plz in raw:
             try:
                 sub = services.subscription_request(user=user, plz=plz)
             except ValidationError:

@@ -158,3 +158,18 @@ def test_downloads_are_rate_limited_per_user(client, two_agents, settings):
     client.force_login(first.subscriber)
     url = reverse("leads_download", args=[lead_download_token(delivery=first)])
     assert [client.get(url).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_plzs_split_on_semicolons_and_a_repeated_plz_counts_once(client, subscriber):
+    client.force_login(subscriber)
+    response = client.post(reverse("leads_subscriptions"), {"plz": "10115;80331; 20095\n10115"}, follow=True)
+    assert "Requested: 10115, 80331, 20095 — awaiting payment." in response.content.decode()
+    # 20 different PLZs, one of them pasted twice: within the limit of 20.
+    plzs = [f"{10115 + i}" for i in range(20)]
+    response = client.post(reverse("leads_subscriptions"), {"plz": " ".join([*plzs, plzs[0]])}, follow=True)
+    assert "Enter between 1 and 20" not in response.content.decode()
+    assert PlzSubscription.objects.filter(user=subscriber).count() == 22  # 3 + 19 new (10115 asked for before)
+    response = client.post(reverse("leads_subscriptions"), {"plz": " ".join(f"{30000 + i}" for i in range(21))})
+    assert PlzSubscription.objects.filter(user=subscriber).count() == 22
+    page = client.get(reverse("leads_subscriptions")).content.decode()
+    assert "Enter between 1 and 20 five-digit PLZs." in page
