@@ -121,6 +121,18 @@ def subscriptions_pay(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+def subscription_withdraw(request: HttpRequest, subscription_id: int) -> HttpResponse:
+    """Take back a PLZ request that is still awaiting payment."""
+    try:
+        sub = services.subscription_withdraw(user=request.user, subscription_id=subscription_id)
+    except services.LeadError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Withdrawn: {sub.plz} — nothing is due for it, and it no longer awaits payment.")
+    return redirect("leads_subscriptions")
+
+
+@require_POST
 def subscriptions_portal(request: HttpRequest) -> HttpResponse:
     """ "Manage or cancel in Stripe": the Stripe Billing Portal, where agents cancel their PLZ subscriptions.
 

@@ -22,6 +22,7 @@ from leads.services.common import (
     ERR_NOT_ELIGIBLE,
     ERR_NOT_IN_REVIEW,
     ERR_NOT_RECEIVED,
+    ERR_NOT_WITHDRAWABLE,
     ERR_RATE_LIMITED,
     ERR_RESEND_IN_FLIGHT,
     ERR_RESEND_PENDING,
@@ -65,6 +66,7 @@ from leads.services.subscriptions import (
     subscription_end,
     subscription_grant,
     subscription_request,
+    subscription_withdraw,
     subscriptions_expire,
 )
 from leads.services.tracking import (
@@ -85,6 +87,7 @@ __all__ = [
     "ERR_NOT_ELIGIBLE",
     "ERR_NOT_IN_REVIEW",
     "ERR_NOT_RECEIVED",
+    "ERR_NOT_WITHDRAWABLE",
     "ERR_RATE_LIMITED",
     "ERR_RESEND_IN_FLIGHT",
     "ERR_RESEND_PENDING",
@@ -115,5 +118,6 @@ __all__ = [
     "subscription_end",
     "subscription_grant",
     "subscription_request",
+    "subscription_withdraw",
     "subscriptions_expire",
 ]

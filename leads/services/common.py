@@ -22,6 +22,9 @@ ERR_LINK_EXPIRED = "This download link has expired. Open your received leads to 
 ERR_LINK_OTHER_USER = "This download link belongs to another account."
 ERR_NOT_RECEIVED = "This lead was not delivered to you."
 ERR_RATE_LIMITED = "Too many downloads. Try again later."
+ERR_NOT_WITHDRAWABLE = (
+    "Only a PLZ still awaiting payment can be withdrawn here; a paid one is cancelled in Stripe's Billing Portal."
+)
 
 
 class LeadError(Exception):

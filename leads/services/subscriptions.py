@@ -20,6 +20,7 @@ from leads.models import (
     PlzCheckout,
     PlzSubscription,
 )
+from leads.services.common import ERR_NOT_WITHDRAWABLE, LeadError
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,34 @@ def subscription_end(
                 created_at=now,
                 detail={"previous_status": previous},
             )
+    return sub
+
+
+def subscription_withdraw(*, user: User, subscription_id: int, now: datetime | None = None) -> PlzSubscription:
+    """The agent takes back a PLZ request nobody has paid for yet (no Stripe subscription behind it).
+
+    Raises LeadError(ERR_NOT_WITHDRAWABLE) for anything else, including another agent's subscription: paid PLZs end
+    in Stripe's Billing Portal (and reach us as webhooks), granted ones through staff.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        sub = PlzSubscription.objects.select_for_update().filter(pk=subscription_id, user=user).first()
+        if (
+            sub is None
+            or sub.status != PlzSubscription.Status.PENDING
+            or sub.source != PlzSubscription.Source.STRIPE
+            or sub.stripe_subscription_id
+        ):
+            raise LeadError(ERR_NOT_WITHDRAWABLE)
+        sub.status = PlzSubscription.Status.CANCELED
+        sub.save(update_fields=["status", "updated_at"])
+        LeadEvent.objects.create(
+            action=LeadEvent.Action.SUBSCRIPTION_ENDED,
+            actor=user,
+            subscription=sub,
+            created_at=now,
+            detail={"previous_status": PlzSubscription.Status.PENDING, "withdrawn_by_agent": True},
+        )
     return sub
 
 

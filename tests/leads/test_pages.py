@@ -173,3 +173,44 @@ def test_plzs_split_on_semicolons_and_a_repeated_plz_counts_once(client, subscri
     assert PlzSubscription.objects.filter(user=subscriber).count() == 22
     page = client.get(reverse("leads_subscriptions")).content.decode()
     assert "Enter between 1 and 20 five-digit PLZs." in page
+
+
+def test_an_agent_withdraws_a_request_still_awaiting_payment(client, subscriber, other_subscriber, grant):
+    client.force_login(subscriber)
+    client.post(reverse("leads_subscriptions"), {"plz": "10115 80331"})
+    pending = PlzSubscription.objects.get(user=subscriber, plz="10115")
+    page = client.get(reverse("leads_subscriptions")).content.decode()
+    withdraw_url = reverse("leads_subscription_withdraw", args=[pending.pk])
+    assert f'action="{withdraw_url}"' in page and 'aria-label="Withdraw the request for 10115"' in page
+
+    response = client.post(withdraw_url, follow=True)
+    page = response.content.decode()
+    assert "Withdrawn: 10115 — nothing is due for it" in page
+    pending.refresh_from_db()
+    assert pending.status == PlzSubscription.Status.CANCELED
+    event = LeadEvent.objects.get(action="subscription_ended", subscription=pending)
+    assert event.actor == subscriber and event.detail["withdrawn_by_agent"] is True
+    assert f'action="{withdraw_url}"' not in page  # 80331 still offers its own button, 10115 none
+    # Asking for it again later is a fresh request.
+    client.post(reverse("leads_subscriptions"), {"plz": "10115"})
+    assert PlzSubscription.objects.get(user=subscriber, plz="10115", status="pending").pk != pending.pk
+
+
+def test_withdraw_refuses_paid_granted_and_other_agents_subscriptions(client, subscriber, other_subscriber, grant):
+    granted = grant("20095", user=subscriber)
+    paid = PlzSubscription.objects.create(
+        user=subscriber, plz="20097", status="pending", source="stripe", stripe_subscription_id="sub_paid"
+    )
+    theirs = PlzSubscription.objects.create(user=other_subscriber, plz="10115", status="pending", source="stripe")
+    client.force_login(subscriber)
+    page = client.get(reverse("leads_subscriptions")).content.decode()
+    assert "Withdraw" not in page
+    for sub in (granted, paid, theirs):
+        response = client.post(reverse("leads_subscription_withdraw", args=[sub.pk]), follow=True)
+        assert response.status_code == 200
+        assert "Only a PLZ still awaiting payment can be withdrawn here" in response.content.decode()
+        before = sub.status
+        sub.refresh_from_db()
+        assert sub.status == before
+    assert client.post(reverse("leads_subscription_withdraw", args=[999999])).status_code == 302
+    assert client.get(reverse("leads_subscription_withdraw", args=[theirs.pk])).status_code == 405
