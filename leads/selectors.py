@@ -43,18 +43,15 @@ def agents_by_plz(*, plzs: list[str], now: datetime | None = None) -> dict[str, 
     )
 
 
-def last_month_range(*, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The previous calendar month in the current time zone: [start, end)."""
+def month_ranges(*, now: datetime | None = None) -> tuple[datetime, datetime, datetime]:
+    """Start of last month, start of this month, and now, in the current time zone."""
     now = timezone.localtime(now or timezone.now())
     this_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    start = (this_month - timedelta(days=1)).replace(day=1)
-    return start, this_month
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    return last_month, this_month, now
 
 
-def lead_counts_last_month_for(*, user: User, now: datetime | None = None) -> list[dict]:
-    """For each PLZ the agent subscribes to: leads received in that PLZ last month, and how many reached them."""
-    start, end = last_month_range(now=now)
-    plzs = sorted(set(subscriptions_for(user=user).values_list("plz", flat=True)))
+def _lead_counts(*, user: User, plzs: list[str], start: datetime, end: datetime) -> tuple[dict, dict]:
     counts = dict(
         Lead.objects.filter(plz__in=plzs, received_at__gte=start, received_at__lt=end)
         .exclude(status__in=[Lead.Status.QUARANTINED, Lead.Status.REVIEW])
@@ -70,7 +67,26 @@ def lead_counts_last_month_for(*, user: User, now: datetime | None = None) -> li
         .annotate(n=Count("id"))
         .values_list("lead__plz", "n")
     )
-    return [{"plz": p, "leads": counts.get(p, 0), "received": mine.get(p, 0)} for p in plzs]
+    return counts, mine
+
+
+def lead_counts_for(*, user: User, now: datetime | None = None) -> list[dict]:
+    """For each PLZ the agent subscribes to: leads in that PLZ this month so far and last month, and how many of
+    them reached the agent."""
+    last_start, this_start, now = month_ranges(now=now)
+    plzs = sorted(set(subscriptions_for(user=user).values_list("plz", flat=True)))
+    this_leads, this_mine = _lead_counts(user=user, plzs=plzs, start=this_start, end=now + timedelta(seconds=1))
+    last_leads, last_mine = _lead_counts(user=user, plzs=plzs, start=last_start, end=this_start)
+    return [
+        {
+            "plz": p,
+            "leads": this_leads.get(p, 0),
+            "received": this_mine.get(p, 0),
+            "last_leads": last_leads.get(p, 0),
+            "last_received": last_mine.get(p, 0),
+        }
+        for p in plzs
+    ]
 
 
 def deliveries_ambiguous(*, now: datetime | None = None) -> QuerySet[Delivery]:

@@ -76,8 +76,8 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         return redirect("leads_subscriptions")
     context = {
         "subscriptions": selectors.subscriptions_for(user=user),
-        "last_month": selectors.lead_counts_last_month_for(user=user),
-        "month_start": selectors.last_month_range()[0],
+        "lead_counts": selectors.lead_counts_for(user=user),
+        "month_starts": selectors.month_ranges()[:2],
         "needs_terms": not terms_are_current(user=user),
         "stripe_enabled": stripe_gateway.is_enabled(),
         "awaiting_payment": _awaiting_payment(user),
