@@ -121,6 +121,13 @@ MATRIX: list[Row] = [
     Row(r"^leads/pay/$", POST_ONLY_PAGE, post={"other": {302}, "anonymous": TO_LOGIN}, methods=frozenset({"post"})),
     # "Manage or cancel in Stripe": the caller's own portal; without Stripe keys (as here) it redirects to /leads/.
     Row(r"^leads/portal/$", POST_ONLY_PAGE, post={"other": {302}, "anonymous": TO_LOGIN}, methods=frozenset({"post"})),
+    # Withdraw a PLZ request: the caller's own pending ones only; anything else is refused with a message (302).
+    Row(
+        r"^leads/\{subscription_id\}/withdraw/$",
+        POST_ONLY_PAGE,
+        post={"other": {302}, "anonymous": TO_LOGIN},
+        methods=frozenset({"post"}),
+    ),
     Row(r"^leads/download/\{token\}/$", expect({403, 404, 410}, {403, 404, 410}, {302, 403}, {403, 404, 410})),
     Row(r"^api/v3/leads/(subscriptions|deliveries)$", API_READ),
     # billing: invoices are the viewer's own (no invoice exists here, so a detail is 404 for everyone)
