@@ -60,6 +60,12 @@ class PlzSubscription(models.Model):
     def __str__(self) -> str:
         return f"PLZ {self.plz} · {self.user_id} · {self.get_status_display()}"
 
+    @property
+    def withdrawable(self) -> bool:
+        """A request nobody has paid for (no Stripe subscription behind it): the agent may take it back."""
+        paid_by_stripe = bool(self.stripe_subscription_id)
+        return self.status == self.Status.PENDING and self.source == self.Source.STRIPE and not paid_by_stripe
+
     def is_eligible(self, now: datetime | None = None) -> bool:
         """The same rule as `eligible_subscriptions_q`, for one row in memory."""
         now = now or timezone.now()

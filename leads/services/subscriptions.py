@@ -80,7 +80,7 @@ def subscription_grant(
 
 
 def subscription_end(
-    *, actor: User | None, subscription: PlzSubscription, now: datetime | None = None
+    *, actor: User | None, subscription: PlzSubscription, now: datetime | None = None, detail: dict | None = None
 ) -> PlzSubscription:
     """End a subscription now. Planned deliveries to it are skipped at send time."""
     now = now or timezone.now()
@@ -95,37 +95,22 @@ def subscription_end(
                 actor=actor,
                 subscription=sub,
                 created_at=now,
-                detail={"previous_status": previous},
+                detail={"previous_status": previous, **(detail or {})},
             )
     return sub
 
 
 def subscription_withdraw(*, user: User, subscription_id: int, now: datetime | None = None) -> PlzSubscription:
-    """The agent takes back a PLZ request nobody has paid for yet (no Stripe subscription behind it).
+    """The agent takes back a PLZ request nobody has paid for yet (PlzSubscription.withdrawable).
 
     Raises LeadError(ERR_NOT_WITHDRAWABLE) for anything else, including another agent's subscription: paid PLZs end
     in Stripe's Billing Portal (and reach us as webhooks), granted ones through staff.
     """
-    now = now or timezone.now()
     with transaction.atomic():
         sub = PlzSubscription.objects.select_for_update().filter(pk=subscription_id, user=user).first()
-        if (
-            sub is None
-            or sub.status != PlzSubscription.Status.PENDING
-            or sub.source != PlzSubscription.Source.STRIPE
-            or sub.stripe_subscription_id
-        ):
+        if sub is None or not sub.withdrawable:
             raise LeadError(ERR_NOT_WITHDRAWABLE)
-        sub.status = PlzSubscription.Status.CANCELED
-        sub.save(update_fields=["status", "updated_at"])
-        LeadEvent.objects.create(
-            action=LeadEvent.Action.SUBSCRIPTION_ENDED,
-            actor=user,
-            subscription=sub,
-            created_at=now,
-            detail={"previous_status": PlzSubscription.Status.PENDING, "withdrawn_by_agent": True},
-        )
-    return sub
+        return subscription_end(actor=user, subscription=sub, now=now, detail={"withdrawn_by_agent": True})
 
 
 def subscriptions_expire(*, now: datetime | None = None) -> int:
