@@ -53,6 +53,28 @@ class CaseFilterForm(forms.Form):
             raise forms.ValidationError("The auction date range ends before it starts.", code="invalid_range")
         return data
 
+    def show_rejected_values(self) -> None:
+        """Let the page show back a value it rejected. A select cannot show a value that is not among its options and
+        a browser blanks a number or date input it cannot parse, so a bad value from the address bar would look like
+        "any" next to an error about it: the select gains it as a marked option, the input becomes plain text."""
+        for name, form_field in self.fields.items():
+            raw = self.data.get(self.add_prefix(name), "")
+            if name not in self.errors or not raw:
+                continue
+            if isinstance(form_field, forms.ChoiceField):
+                if raw not in {str(value) for value, _label in form_field.choices}:
+                    form_field.choices = [*form_field.choices, (raw, f"{raw} (not an option)")]
+            elif getattr(form_field.widget, "input_type", "") in ("number", "date") and not _parses(form_field, raw):
+                form_field.widget.input_type = "text"  # out-of-range numbers and dates stay: a browser shows them
+
+
+def _parses(form_field: forms.Field, raw: str) -> bool:
+    try:
+        form_field.to_python(raw)
+    except forms.ValidationError:
+        return False
+    return True
+
 
 @dataclass(frozen=True)
 class CaseFilters:
@@ -90,6 +112,8 @@ def parse_case_filters(params: QueryDict, *, sees_everything: bool) -> ParsedFil
     unknown = [k for k in keys if k not in form.fields and k not in refused]
     if refused:
         form.is_valid()
+        if "sort" in form.errors and masking.refused_query_keys((), params.getlist("sort")):
+            del form.errors["sort"]  # the refusal says it; "not a valid choice" as well would be the same error twice
         form.add_error(None, masking.MASKED_FIELD_REFUSED.format(field=", ".join(refused)))
     filters = CaseFilters()
     if form.is_valid():

@@ -18,6 +18,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
     parsed = parse_case_filters(request.GET, sees_everything=request.user.is_staff)
     rows: list[dict] = []
     page = None
+    if not parsed.ok:
+        parsed.form.show_rejected_values()
     if parsed.ok:
         pages = selectors.CaseListPages(user=request.user, filters=parsed.filters)
         page = page_for(Paginator(pages, PAGE_SIZE), request.GET.get("page"))
