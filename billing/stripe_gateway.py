@@ -333,6 +333,17 @@ def checkout_subscription_session_create(
     return SessionLink(id=session["id"], url=session["url"])
 
 
+def checkout_session_expire(*, session_id: str) -> str:
+    """Close a Checkout session nobody should pay any more. Returns its status after: "expired", or "complete" when
+    it was paid first (expiring one that is no longer open is not an error; Stripe refuses it, so it is not asked)."""
+    options = _options()
+    with _translated():
+        current = stripe.checkout.Session.retrieve(session_id, **options)
+        if current.get("status") != "open":
+            return current.get("status") or ""
+        return stripe.checkout.Session.expire(session_id, **options).get("status") or ""
+
+
 def checkout_setup_session_fulfil(*, session_id: str) -> Customer | None:
     """A completed setup-mode Checkout: re-read it from Stripe and make its card the customer's default.
 

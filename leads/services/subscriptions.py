@@ -110,7 +110,39 @@ def subscription_withdraw(*, user: User, subscription_id: int, now: datetime | N
         sub = PlzSubscription.objects.select_for_update().filter(pk=subscription_id, user=user).first()
         if sub is None or not sub.withdrawable:
             raise LeadError(ERR_NOT_WITHDRAWABLE)
-        return subscription_end(actor=user, subscription=sub, now=now, detail={"withdrawn_by_agent": True})
+        sub = subscription_end(actor=user, subscription=sub, now=now, detail={"withdrawn_by_agent": True})
+        sessions = _checkouts_retire(user=user, plz=sub.plz)
+    _checkout_sessions_expire(sessions, plz=sub.plz)
+    return sub
+
+
+def _checkouts_retire(*, user: User, plz: str) -> list[str]:
+    """The user's open Checkouts that would still charge for this PLZ: not offered again, their sessions to close."""
+    retired = [
+        checkout
+        for checkout in PlzCheckout.objects.select_for_update().filter(user=user, status=PlzCheckout.Status.OPEN)
+        if plz in checkout.plzs.split(",")
+    ]
+    PlzCheckout.objects.filter(pk__in=[c.pk for c in retired]).update(
+        status=PlzCheckout.Status.SUPERSEDED, updated_at=timezone.now()
+    )
+    return [c.stripe_session_id for c in retired if c.stripe_session_id]
+
+
+def _checkout_sessions_expire(session_ids: list[str], *, plz: str) -> None:
+    """Close them at Stripe, so a Checkout left open in another tab cannot charge for a withdrawn PLZ. Best effort:
+    when Stripe does not answer, the session runs out by itself (24 h) and paying it still makes an active
+    subscription (plz_subscription_sync_from_stripe): whoever pays gets what they paid for."""
+    for session_id in session_ids:
+        try:
+            status = stripe_gateway.checkout_session_expire(session_id=session_id)
+        except stripe_gateway.StripeGatewayError:
+            logger.warning("Could not expire Checkout session %s after PLZ %s was withdrawn", session_id, plz)
+            continue
+        if status == "complete":
+            logger.info(
+                "Checkout session %s was paid before PLZ %s was withdrawn; its webhook makes it active", session_id, plz
+            )
 
 
 def subscriptions_expire(*, now: datetime | None = None) -> int:

@@ -184,6 +184,7 @@ class FakeStripe:
         route("POST", r"/v1/checkout/sessions", self._checkout_session_create)
         route("GET", r"/v1/checkout/sessions/(?P<id>cs_\w+)", self._retrieve("checkout.session"))
         route("GET", r"/v1/checkout/sessions/(?P<id>cs_\w+)/line_items", self._checkout_line_items)
+        route("POST", r"/v1/checkout/sessions/(?P<id>cs_\w+)/expire", self._checkout_session_expire)
         route("POST", r"/v1/billing_portal/sessions", self._portal_session_create)
         route("POST", r"/v1/invoiceitems", self._invoice_item_create)
         route("GET", r"/v1/invoiceitems", self._invoice_item_list)
@@ -781,6 +782,14 @@ class FakeStripe:
     def _checkout_line_items(self, params: dict[str, Any], id: str) -> dict[str, Any]:
         session = self._retrieve("checkout.session")(params, id)
         return {**self._list(session["_line_items"], f"/v1/checkout/sessions/{id}/line_items"), "_rendered": True}
+
+    def _checkout_session_expire(self, params: dict[str, Any], id: str) -> dict[str, Any]:
+        session = self._retrieve("checkout.session")(params, id)
+        if session["status"] != "open":
+            raise _invalid('Only Checkout Sessions with a status in ["open"] can be expired.')
+        session.update(status="expired", url=None)
+        self.emit("checkout.session.expired", session)
+        return session
 
     def checkout_complete(self, session_id: str, *, declines: bool = False) -> dict[str, Any]:
         """The subscriber finishes Checkout: card saved (setup) or subscription started. Returns the event."""

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import stripe_gateway
-from leads.models import Delivery, LeadEvent, PlzSubscription
+from leads.models import Delivery, LeadEvent, PlzCheckout, PlzSubscription
 from leads.services import (
     deliveries_send_due,
     lead_distribute,
@@ -313,3 +313,80 @@ def test_closing_an_account_cancels_its_stripe_subscription(subscriber, pay, fak
     account_close(user=subscriber)
     assert [r.path for r in fake_stripe.requests("DELETE")] == [f"/v1/subscriptions/{sub_id}"]
     assert PlzSubscription.objects.get(stripe_subscription_id=sub_id).status == PlzSubscription.Status.CANCELED
+
+
+# --- withdrawing a PLZ while its Checkout is open ----------------------------------------------------------------
+def _withdraw(client, user, plz: str):
+    sub = PlzSubscription.objects.get(user=user, plz=plz, status=PlzSubscription.Status.PENDING)
+    return client.post(reverse("leads_subscription_withdraw", args=[sub.pk]), follow=True)
+
+
+def test_withdrawing_a_plz_closes_the_checkout_that_would_charge_for_it(client, fake_stripe, plz_price, subscriber):
+    subscription_request(user=subscriber, plz="10115")
+    subscription_request(user=subscriber, plz="80331")
+    client.force_login(subscriber)
+    client.post(reverse("leads_subscriptions_pay"))
+    (old,) = fake_stripe.of_type("checkout.session")
+
+    response = _withdraw(client, subscriber, "10115")
+
+    assert "Withdrawn: 10115" in response.content.decode()
+    # The tab still showing Stripe's page for 10115 + 80331 can no longer take the money.
+    assert fake_stripe.get(old["id"])["status"] == "expired"
+    assert fake_stripe.last_event("checkout.session.expired")["data"]["object"]["id"] == old["id"]
+    assert PlzCheckout.objects.get(stripe_session_id=old["id"]).status == PlzCheckout.Status.SUPERSEDED
+    # Paying again is for what is still requested, in a new session rather than the closed one.
+    response = client.post(reverse("leads_subscriptions_pay"))
+    new = fake_stripe.of_type("checkout.session")[-1]
+    assert new["id"] != old["id"] and response["Location"] == new["url"]
+    assert new["_subscription_data"]["metadata"]["jsn_plzs"] == "80331"
+
+
+def test_withdrawing_leaves_other_plz_sets_checkouts_open(client, fake_stripe, plz_price, subscriber):
+    subscription_request(user=subscriber, plz="80331")
+    client.force_login(subscriber)
+    client.post(reverse("leads_subscriptions_pay"))
+    (only_80331,) = fake_stripe.of_type("checkout.session")
+    subscription_request(user=subscriber, plz="10115")
+
+    _withdraw(client, subscriber, "10115")
+
+    assert fake_stripe.get(only_80331["id"])["status"] == "open"
+    assert not fake_stripe.requests("POST", r"/v1/checkout/sessions/\w+/expire")
+
+
+@pytest.mark.usefixtures("plz_price")
+def test_withdrawal_stands_when_stripe_cannot_close_checkout(client, fake_stripe, endpoint, subscriber, caplog):  # noqa: F811
+    subscription_request(user=subscriber, plz="10115")
+    client.force_login(subscriber)
+    client.post(reverse("leads_subscriptions_pay"))
+    (session,) = fake_stripe.of_type("checkout.session")
+    fake_stripe.inject("server_error", "POST", r"/v1/checkout/sessions/\w+/expire", times=None)
+
+    response = _withdraw(client, subscriber, "10115")
+
+    assert "Withdrawn: 10115" in response.content.decode()
+    assert rows(subscriber) == [("10115", "canceled", "stripe", None)]
+    assert f"Could not expire Checkout session {session['id']}" in caplog.text
+    # Paid in the tab left open after all: whoever pays gets the PLZ they paid for.
+    fake_stripe.checkout_complete(session["id"])
+    created = fake_stripe.last_event("customer.subscription.created")
+    assert deliver_event(fake_stripe, endpoint, created).status_code == 200
+    sub_id = created["data"]["object"]["id"]
+    assert rows(subscriber) == [("10115", "canceled", "stripe", None), ("10115", "active", "stripe", sub_id)]
+
+
+def test_checkout_paid_just_before_withdrawal_becomes_active(client, fake_stripe, endpoint, plz_price, subscriber):  # noqa: F811
+    subscription_request(user=subscriber, plz="10115")
+    client.force_login(subscriber)
+    client.post(reverse("leads_subscriptions_pay"))
+    (session,) = fake_stripe.of_type("checkout.session")
+    fake_stripe.checkout_complete(session["id"])  # paid; its webhooks are still on the way
+
+    _withdraw(client, subscriber, "10115")
+
+    assert fake_stripe.get(session["id"])["status"] == "complete"  # not asked to expire a session that was paid
+    assert not fake_stripe.requests("POST", r"/v1/checkout/sessions/\w+/expire")
+    created = fake_stripe.last_event("customer.subscription.created")
+    assert deliver_event(fake_stripe, endpoint, created).status_code == 200
+    assert PlzSubscription.objects.get(user=subscriber, status="active").plz == "10115"
