@@ -19,6 +19,7 @@ from leads.models import PlzSubscription
 logger = logging.getLogger(__name__)
 
 MAX_PLZ_PER_REQUEST = 20
+ENDED_SHOWN = 20  # ended subscriptions listed on the page, the latest first
 STRIPE_OFF = "Online payment is not available right now; our team activates your PLZs once payment is arranged."
 STRIPE_DOWN = "Stripe did not answer. Nothing was charged; please try again in a minute."
 NOTHING_TO_PAY = "No PLZ is waiting for payment."
@@ -75,9 +76,14 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"Not a German PLZ (five digits, 01001–99999): {', '.join(refused)}")
         return redirect("leads_subscriptions")
     context = {
-        "subscriptions": selectors.subscriptions_for(user=user),
+        # Ended ones (withdrawn, canceled, expired) apart, newest first: the main table is what gets leads or will.
+        "subscriptions": selectors.subscriptions_for(user=user).exclude(status=PlzSubscription.Status.CANCELED),
+        "ended": selectors.subscriptions_for(user=user)
+        .filter(status=PlzSubscription.Status.CANCELED)
+        .order_by("-updated_at", "-id")[:ENDED_SHOWN],
         "lead_counts": selectors.lead_counts_for(user=user),
         "month_starts": selectors.month_ranges()[:2],
+        "ended_shown": ENDED_SHOWN,
         "needs_terms": not terms_are_current(user=user),
         "stripe_enabled": stripe_gateway.is_enabled(),
         "awaiting_payment": _awaiting_payment(user),

@@ -1,5 +1,6 @@
 """Agent pages and API: own subscriptions and leads only, signed expiring downloads, logged."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -215,3 +216,36 @@ def test_withdraw_refuses_paid_granted_and_other_agents_subscriptions(client, su
         assert sub.status == before
     assert client.post(reverse("leads_subscription_withdraw", args=[999999])).status_code == 302
     assert client.get(reverse("leads_subscription_withdraw", args=[theirs.pk])).status_code == 405
+
+
+def _table_rows(html: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", " ", row).split()[0] for row in re.findall(r"<tr><td>(.*?)</tr>", html, re.S)]
+
+
+def test_ended_subscriptions_are_listed_apart_from_the_current_ones(client, subscriber, grant):
+    client.force_login(subscriber)
+    client.post(reverse("leads_subscriptions"), {"plz": "10115 80331"})
+    grant("20095", user=subscriber)
+    withdrawn = PlzSubscription.objects.get(user=subscriber, plz="10115")
+    client.post(reverse("leads_subscription_withdraw", args=[withdrawn.pk]))
+
+    page = client.get(reverse("leads_subscriptions")).content.decode()
+
+    current, _, rest = page.partition("<details")
+    current = current.split("<thead><tr><th>PLZ</th><th>Status</th>", 1)[1].split("</table>", 1)[0]
+    assert sorted(_table_rows(current)) == ["20095", "80331"]
+    ended = rest.split("</details>", 1)[0]
+    assert "Ended subscriptions (1)" in ended
+    assert _table_rows(ended) == ["10115"]
+    # Asked for again: current once more, the withdrawn request stays in the ended list.
+    client.post(reverse("leads_subscriptions"), {"plz": "10115"})
+    page = client.get(reverse("leads_subscriptions")).content.decode()
+    current, _, rest = page.partition("<details")
+    assert "<strong>10115</strong>" in current and "Ended subscriptions (1)" in rest
+
+
+def test_no_ended_list_until_something_ended(client, subscriber, grant):
+    grant("20095", user=subscriber)
+    client.force_login(subscriber)
+    page = client.get(reverse("leads_subscriptions")).content.decode()
+    assert "Ended subscriptions" not in page and "<strong>20095</strong>" in page
