@@ -71,10 +71,12 @@ def _lead_counts(*, user: User, plzs: list[str], start: datetime, end: datetime)
 
 
 def lead_counts_for(*, user: User, now: datetime | None = None) -> list[dict]:
-    """For each PLZ the agent subscribes to: leads in that PLZ this month so far and last month, and how many of
-    them reached the agent."""
+    """For each PLZ the agent subscribes to (or did, and received leads of in these months): leads in that PLZ this
+    month so far and last month, and how many of them reached the agent."""
     last_start, this_start, now = month_ranges(now=now)
-    plzs = sorted(set(subscriptions_for(user=user).values_list("plz", flat=True)))
+    subs = subscriptions_for(user=user)
+    plzs = sorted(set(subs.values_list("plz", flat=True)))
+    current = set(subs.exclude(status=PlzSubscription.Status.CANCELED).values_list("plz", flat=True))
     this_leads, this_mine = _lead_counts(user=user, plzs=plzs, start=this_start, end=now + timedelta(seconds=1))
     last_leads, last_mine = _lead_counts(user=user, plzs=plzs, start=last_start, end=this_start)
     return [
@@ -86,6 +88,8 @@ def lead_counts_for(*, user: User, now: datetime | None = None) -> list[dict]:
             "last_received": last_mine.get(p, 0),
         }
         for p in plzs
+        # An ended PLZ stays while it brought the agent leads in these months; one that never did is only noise.
+        if p in current or this_mine.get(p) or last_mine.get(p)
     ]
 
 

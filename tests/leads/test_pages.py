@@ -249,3 +249,24 @@ def test_no_ended_list_until_something_ended(client, subscriber, grant):
     client.force_login(subscriber)
     page = client.get(reverse("leads_subscriptions")).content.decode()
     assert "Ended subscriptions" not in page and "<strong>20095</strong>" in page
+
+
+def test_leads_per_plz_keeps_an_ended_plz_only_while_it_brought_the_agent_leads(client, grant, subscriber):
+    from leads.services import subscription_end
+
+    paid_for = grant("10115", user=subscriber)
+    with time_machine.travel(datetime(2026, 2, 10, tzinfo=UTC), tick=False):
+        lead_import_pdf(content=lead_pdf(plz="10115", city="Berlin", ref="F1"), filename="f.pdf")
+        deliveries_send_due()
+    subscription_end(actor=subscriber, subscription=paid_for)
+    never_paid = PlzSubscription.objects.create(user=subscriber, plz="80331", status="pending", source="stripe")
+    subscription_end(actor=subscriber, subscription=never_paid)
+    with time_machine.travel(datetime(2026, 3, 3, tzinfo=UTC), tick=False):
+        client.force_login(subscriber)
+        page = client.get(reverse("leads_subscriptions")).content.decode()
+    assert "<td>10115</td><td>0</td><td>0</td><td>1</td><td>1</td>" in page  # received in February
+    assert "<td>80331</td>" not in page.split("Leads per PLZ", 1)[1]  # ended, never brought anything
+    with time_machine.travel(datetime(2026, 5, 3, tzinfo=UTC), tick=False):
+        client.force_login(subscriber)  # the March session has run out by May
+        page = client.get(reverse("leads_subscriptions")).content.decode()
+    assert "Subscribe to a PLZ to see its figures." in page  # February is no longer one of the two months shown
