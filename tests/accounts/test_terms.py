@@ -53,3 +53,17 @@ def test_terms_next_cannot_redirect_off_site(client):
     client.force_login(user)
     response = client.post("/me/terms/", {"accept_terms": "on", "next": "https://evil.example/"})
     assert response["Location"] == "/dashboard/"
+
+
+def test_the_terms_quote_the_grace_periods_in_force(client, settings, subscriber):
+    settings.CLAIM_GRACE_MINUTES = 20
+    settings.PAYMENT_GRACE_DAYS = 1
+    pages = [client.get("/accounts/signup/")]
+    client.force_login(subscriber)
+    pages.append(client.get("/me/terms/"))
+    for response in pages:
+        url = response.request["PATH_INFO"]
+        assert response.status_code == 200, url
+        page = response.content.decode()
+        assert "released within 20 minutes of claiming it is not billed" in page, url
+        assert "more than 1 day past due" in page, url
