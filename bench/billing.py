@@ -96,7 +96,10 @@ def seed(day: date) -> dict:
         Case.objects.filter(source=SOURCE).delete()
         users.delete()
         User.objects.bulk_create(
-            [User(email=f"{EMAIL_PREFIX}{i}@example.com", password="!", terms_version="2026-11") for i in range(USERS)],
+            [
+                User(email=f"{EMAIL_PREFIX}{i}@example.com", password="!", terms_version=settings.TERMS_VERSION)
+                for i in range(USERS)
+            ],
             batch_size=2000,
         )
         user_ids = list(users.order_by("pk").values_list("pk", flat=True))

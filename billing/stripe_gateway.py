@@ -335,13 +335,15 @@ def checkout_subscription_session_create(
 
 def checkout_session_expire(*, session_id: str) -> str:
     """Close a Checkout session nobody should pay any more. Returns its status after: "expired", or "complete" when
-    it was paid first (expiring one that is no longer open is not an error; Stripe refuses it, so it is not asked)."""
+    it was paid first. Stripe refuses to expire a session that is no longer open (400); that is not an error here:
+    the session is read back for its status."""
     options = _options()
-    with _translated():
-        current = stripe.checkout.Session.retrieve(session_id, **options)
-        if current.get("status") != "open":
-            return current.get("status") or ""
-        return stripe.checkout.Session.expire(session_id, **options).get("status") or ""
+    try:
+        with _translated():
+            return stripe.checkout.Session.expire(session_id, **options).get("status") or ""
+    except StripeRequestRejected:
+        with _translated():
+            return stripe.checkout.Session.retrieve(session_id, **options).get("status") or ""
 
 
 def checkout_setup_session_fulfil(*, session_id: str) -> Customer | None:

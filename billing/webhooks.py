@@ -55,6 +55,16 @@ def checkout_session_completed(sender: Any, event: Any, **kwargs: Any) -> None:
             completed(stripe_session_id=session["id"])  # a later "Pay" click never offers this session again
 
 
+@djstripe_receiver("checkout.session.expired")
+def checkout_session_expired(sender: Any, event: Any, **kwargs: Any) -> None:
+    """Expired (its 24 hours, the Dashboard, or a withdrawal): a later "Pay" click never offers it again."""
+    session = event.data["object"]
+    if session.get("mode") == "subscription":
+        expired = _optional("leads.services", "plz_checkout_expired")
+        if expired is not None:
+            expired(stripe_session_id=session["id"])
+
+
 @djstripe_receiver("payment_method.attached")
 def payment_method_attached(sender: Any, event: Any, **kwargs: Any) -> None:
     """A card added anywhere (e.g. the Billing Portal) becomes the default when the customer has none."""

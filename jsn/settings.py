@@ -273,7 +273,7 @@ if not 0 <= PLZ_RENEWAL_GRACE_HOURS <= 72:
 DIALFIRE_BASE_URL = env.str("DIALFIRE_BASE_URL", default="")  # empty: the Dialfire import is off
 DIALFIRE_TOKEN = env.str("DIALFIRE_TOKEN", default="")
 DIALFIRE_CAMPAIGN_ID = env.str("DIALFIRE_CAMPAIGN_ID", default="")
-TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11")
+TERMS_VERSION = env.str("TERMS_VERSION", default="2026-12")
 # Per user and hour, counted separately for download links and downloads (in the shared cache).
 DOCUMENT_RATE_LIMIT_PER_HOUR = env.int("DOCUMENT_RATE_LIMIT_PER_HOUR", default=60)
 

@@ -22,7 +22,11 @@ MAX_PLZ_PER_REQUEST = 20
 ENDED_SHOWN = 20  # ended subscriptions listed on the page, the latest first
 STRIPE_OFF = "Online payment is not available right now; our team activates your PLZs once payment is arranged."
 STRIPE_DOWN = "Stripe did not answer. Nothing was charged; please try again in a minute."
-NOTHING_TO_PAY = "No PLZ is waiting for payment."
+NOTHING_TO_PAY = services.ERR_NOTHING_TO_PAY
+PAID_BEFORE_WITHDRAWAL = (
+    "Stripe had already taken your payment for {plz} before the withdrawal: it becomes active within a minute. "
+    "To stop it, cancel it in Stripe's Billing Portal."
+)
 PAYMENT_PENDING = "Thanks — your PLZs become active as soon as Stripe confirms the payment (usually within seconds)."
 PORTAL_OFF = (
     "Online payment is not connected here, so there is no Stripe page to manage. "
@@ -80,7 +84,7 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         "subscriptions": selectors.subscriptions_for(user=user).exclude(status=PlzSubscription.Status.CANCELED),
         "ended": selectors.subscriptions_for(user=user)
         .filter(status=PlzSubscription.Status.CANCELED)
-        .order_by("-updated_at", "-id")[:ENDED_SHOWN],
+        .order_by("-updated_at", "-id")[: ENDED_SHOWN + 1],  # one more tells the page there are more
         "lead_counts": selectors.lead_counts_for(user=user),
         "month_starts": selectors.month_ranges()[:2],
         "ended_shown": ENDED_SHOWN,
@@ -119,6 +123,9 @@ def subscriptions_pay(request: HttpRequest) -> HttpResponse:
     try:
         # A double click or a reload gets the same Checkout session back (see plz_checkout_start).
         link = services.plz_checkout_start(user=request.user, plzs=plzs, success_url=back + "?paid=1", cancel_url=back)
+    except services.LeadError as exc:  # withdrawn meanwhile (another tab): nothing, or not this, to pay
+        messages.error(request, str(exc))
+        return redirect("leads_subscriptions")
     except (stripe_gateway.StripeGatewayError, ValueError):
         logger.warning("Stripe PLZ checkout for user %s failed", request.user.pk, exc_info=True)
         messages.error(request, STRIPE_DOWN)
@@ -130,11 +137,15 @@ def subscriptions_pay(request: HttpRequest) -> HttpResponse:
 def subscription_withdraw(request: HttpRequest, subscription_id: int) -> HttpResponse:
     """Take back a PLZ request that is still awaiting payment."""
     try:
-        sub = services.subscription_withdraw(user=request.user, subscription_id=subscription_id)
+        withdrawal = services.subscription_withdraw(user=request.user, subscription_id=subscription_id)
     except services.LeadError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Withdrawn: {sub.plz} — nothing is due for it, and it no longer awaits payment.")
+        plz = withdrawal.subscription.plz
+        if withdrawal.paid_first:
+            messages.info(request, PAID_BEFORE_WITHDRAWAL.format(plz=plz))
+        else:
+            messages.success(request, f"Withdrawn: {plz} — nothing is due for it, and it no longer awaits payment.")
     return redirect("leads_subscriptions")
 
 

@@ -1,6 +1,7 @@
 import uuid
 
 import factory
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
@@ -18,7 +19,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     password = factory.django.Password("correct-horse-battery")
-    terms_version = "2026-11"
+    terms_version = factory.LazyFunction(lambda: settings.TERMS_VERSION)  # current terms, whatever the default
     terms_accepted_at = factory.LazyFunction(timezone.now)
 
 

@@ -26,6 +26,11 @@ ERR_NOT_WITHDRAWABLE = (
     "Only a PLZ still awaiting payment can be withdrawn here; a paid one is cancelled in Stripe's Billing Portal."
 )
 
+ERR_NOTHING_TO_PAY = "No PLZ is waiting for payment."
+ERR_CHECKOUT_RETIRED = (
+    "Your PLZ requests changed while Stripe was opening the payment page. Nothing was charged; pay again."
+)
+
 
 class LeadError(Exception):
     """A refused lead operation; the message is safe to show."""

@@ -20,7 +20,7 @@ from leads.models import (
     PlzCheckout,
     PlzSubscription,
 )
-from leads.services.common import ERR_NOT_WITHDRAWABLE, LeadError
+from leads.services.common import ERR_CHECKOUT_RETIRED, ERR_NOT_WITHDRAWABLE, ERR_NOTHING_TO_PAY, LeadError
 
 logger = logging.getLogger(__name__)
 
@@ -100,20 +100,30 @@ def subscription_end(
     return sub
 
 
-def subscription_withdraw(*, user: User, subscription_id: int, now: datetime | None = None) -> PlzSubscription:
+@dataclass(frozen=True)
+class Withdrawal:
+    subscription: PlzSubscription
+    paid_first: bool  # a Checkout for it had been paid just before: its webhook makes the PLZ active after all
+
+
+def subscription_withdraw(*, user: User, subscription_id: int, now: datetime | None = None) -> Withdrawal:
     """The agent takes back a PLZ request nobody has paid for yet (PlzSubscription.withdrawable).
 
     Raises LeadError(ERR_NOT_WITHDRAWABLE) for anything else, including another agent's subscription: paid PLZs end
-    in Stripe's Billing Portal (and reach us as webhooks), granted ones through staff.
+    in Stripe's Billing Portal (and reach us as webhooks), granted ones through staff. The open Checkouts that would
+    still charge for it are retired and closed at Stripe, so a tab left on Stripe's page cannot take the money.
     """
     with transaction.atomic():
+        # The user row first, as plz_checkout_start and the Stripe sync take it: a "Pay" click in between either
+        # saw the request still pending (and its Checkout is retired here) or sees it withdrawn.
+        get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)
         sub = PlzSubscription.objects.select_for_update().filter(pk=subscription_id, user=user).first()
         if sub is None or not sub.withdrawable:
             raise LeadError(ERR_NOT_WITHDRAWABLE)
         sub = subscription_end(actor=user, subscription=sub, now=now, detail={"withdrawn_by_agent": True})
         sessions = _checkouts_retire(user=user, plz=sub.plz)
-    _checkout_sessions_expire(sessions, plz=sub.plz)
-    return sub
+    paid_first = _checkout_sessions_expire(sessions, plz=sub.plz)
+    return Withdrawal(subscription=sub, paid_first=paid_first)
 
 
 def _checkouts_retire(*, user: User, plz: str) -> list[str]:
@@ -129,10 +139,11 @@ def _checkouts_retire(*, user: User, plz: str) -> list[str]:
     return [c.stripe_session_id for c in retired if c.stripe_session_id]
 
 
-def _checkout_sessions_expire(session_ids: list[str], *, plz: str) -> None:
-    """Close them at Stripe, so a Checkout left open in another tab cannot charge for a withdrawn PLZ. Best effort:
-    when Stripe does not answer, the session runs out by itself (24 h) and paying it still makes an active
-    subscription (plz_subscription_sync_from_stripe): whoever pays gets what they paid for."""
+def _checkout_sessions_expire(session_ids: list[str], *, plz: str) -> bool:
+    """Close them at Stripe. Returns whether one had been paid first. Best effort: when Stripe does not answer, the
+    session runs out by itself (24 h) and paying it still makes an active subscription
+    (plz_subscription_sync_from_stripe): whoever pays gets what they paid for."""
+    paid_first = False
     for session_id in session_ids:
         try:
             status = stripe_gateway.checkout_session_expire(session_id=session_id)
@@ -140,9 +151,9 @@ def _checkout_sessions_expire(session_ids: list[str], *, plz: str) -> None:
             logger.warning("Could not expire Checkout session %s after PLZ %s was withdrawn", session_id, plz)
             continue
         if status == "complete":
-            logger.info(
-                "Checkout session %s was paid before PLZ %s was withdrawn; its webhook makes it active", session_id, plz
-            )
+            paid_first = True
+            logger.info("Checkout session %s was paid before PLZ %s was withdrawn; it becomes active", session_id, plz)
+    return paid_first
 
 
 def subscriptions_expire(*, now: datetime | None = None) -> int:
@@ -399,10 +410,20 @@ def plz_checkout_start(
     A failed Stripe call retires the row (Stripe replays a stored 500 for the same key for 24 hours).
     """
     now = now or timezone.now()
-    key = ",".join(sorted(set(plzs)))
     with transaction.atomic():
-        # Serialises this user's clicks; the Stripe call below happens after the commit, without the lock.
+        # Serialises this user's clicks and withdrawals; the Stripe call below happens after the commit, unlocked.
         get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)
+        # Only what still awaits payment now: a request withdrawn since the page was drawn is not charged for.
+        pending = PlzSubscription.objects.filter(
+            user=user,
+            plz__in=plzs,
+            status=PlzSubscription.Status.PENDING,
+            source=PlzSubscription.Source.STRIPE,
+            stripe_subscription_id__isnull=True,
+        )
+        key = ",".join(sorted(set(pending.values_list("plz", flat=True))))
+        if not key:
+            raise LeadError(ERR_NOTHING_TO_PAY)
         checkout = PlzCheckout.objects.filter(user=user, plzs=key, status=PlzCheckout.Status.OPEN).first()
         if checkout is not None and checkout.created_at <= now - CHECKOUT_REUSE:
             checkout.status = PlzCheckout.Status.SUPERSEDED
@@ -426,10 +447,24 @@ def plz_checkout_start(
             status=PlzCheckout.Status.SUPERSEDED, updated_at=timezone.now()
         )
         raise
-    PlzCheckout.objects.filter(pk=checkout.pk, stripe_session_id__isnull=True).update(
+    PlzCheckout.objects.filter(pk=checkout.pk, stripe_session_id__isnull=True, status=PlzCheckout.Status.OPEN).update(
         stripe_session_id=link.id, url=link.url, updated_at=timezone.now()
     )
-    return link
+    if PlzCheckout.objects.filter(pk=checkout.pk, status=PlzCheckout.Status.OPEN).exists():
+        return link
+    # Retired while Stripe was answering (a withdrawal of one of its PLZs, or its session expired): the session
+    # (or, for a second click on the same row, Stripe's replay of it) must not be paid.
+    _checkout_sessions_expire([link.id], plz=key)
+    raise LeadError(ERR_CHECKOUT_RETIRED)
+
+
+def plz_checkout_expired(*, stripe_session_id: str) -> bool:
+    """checkout.session.expired (expired in Stripe's Dashboard, or its 24 hours ran out): never offered again."""
+    return bool(
+        PlzCheckout.objects.filter(stripe_session_id=stripe_session_id, status=PlzCheckout.Status.OPEN).update(
+            status=PlzCheckout.Status.SUPERSEDED, updated_at=timezone.now()
+        )
+    )
 
 
 def plz_checkout_completed(*, stripe_session_id: str) -> bool:

@@ -67,3 +67,9 @@ def test_the_terms_quote_the_grace_periods_in_force(client, settings, subscriber
         page = response.content.decode()
         assert "released within 20 minutes of claiming it is not billed" in page, url
         assert "more than 1 day past due" in page, url
+
+
+def test_no_grace_period_means_the_terms_promise_none(client, settings):
+    settings.CLAIM_GRACE_MINUTES = 0
+    page = client.get("/accounts/signup/").content.decode()
+    assert "Daily billing" in page and "not billed at all" not in page and "0 minutes" not in page

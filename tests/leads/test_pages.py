@@ -270,3 +270,17 @@ def test_leads_per_plz_keeps_an_ended_plz_only_while_it_brought_the_agent_leads(
         client.force_login(subscriber)  # the March session has run out by May
         page = client.get(reverse("leads_subscriptions")).content.decode()
     assert "Subscribe to a PLZ to see its figures." in page  # February is no longer one of the two months shown
+
+
+def test_the_ended_list_shows_the_latest_twenty(client, subscriber):
+    for i in range(21):
+        sub = PlzSubscription.objects.create(user=subscriber, plz=f"{10115 + i}", status="canceled", source="stripe")
+        PlzSubscription.objects.filter(pk=sub.pk).update(updated_at=T0 + timedelta(days=i))
+    client.force_login(subscriber)
+    page = client.get(reverse("leads_subscriptions")).content.decode()
+    ended = page.partition("<details")[2].split("</details>", 1)[0]
+    assert "Ended subscriptions (the latest 20)" in ended
+    assert _table_rows(ended) == [f"{10115 + i}" for i in range(20, 0, -1)]  # newest first; the oldest not shown
+    PlzSubscription.objects.filter(plz="10115").delete()
+    page = client.get(reverse("leads_subscriptions")).content.decode()
+    assert "Ended subscriptions (20)" in page

@@ -78,6 +78,7 @@ def test_endpoint_command_registers_the_url_and_stores_the_secret(fake_stripe, d
     (sent,) = fake_stripe.requests("POST", "/v1/webhook_endpoints")
     assert sent.params["api_version"] == settings.STRIPE_API_VERSION == "2026-05-27.dahlia"
     assert "checkout.session.completed" in sent.params["enabled_events"]
+    assert "checkout.session.expired" in sent.params["enabled_events"]  # retires a PLZ Checkout closed at Stripe
     assert "invoice.paid" in sent.params["enabled_events"]
 
 

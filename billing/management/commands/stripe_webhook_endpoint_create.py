@@ -14,6 +14,7 @@ ENABLED_EVENTS = sorted(
         *INVOICE_EVENTS,
         *SUBSCRIPTION_EVENTS,
         "checkout.session.completed",
+        "checkout.session.expired",
         "payment_method.attached",
         "payment_method.detached",
         "payment_method.updated",
