@@ -139,11 +139,12 @@ def test_claim_and_release_buttons_take_one_click_at_a_time(logged_in, subscribe
     services.claim_cases(user=subscriber, case_ids=[mine.pk])
     html = logged_in.get("/cases/").content.decode()
     assert 'hx-disabled-elt="#claim-form button" hx-sync="this:drop"' in html  # the bulk buttons (htmx)
+    assert 'hx-confirm="Release the selected cases?' in html  # a bulk release asks first too
     mine_page = logged_in.get(f"/cases/{mine.pk}/").content.decode()
     assert 'data-submit-once data-confirm="Release case #' in mine_page  # asks first: another subscriber may claim it
     assert '<script src="/static/jsn/forms.js" defer></script>' in mine_page
     free_page = logged_in.get(f"/cases/{free.pk}/").content.decode()
     assert 'action="/claims/claim/" data-submit-once>' in free_page
     claims_page = logged_in.get("/claims/").content.decode()
-    assert 'action="/claims/release/" data-submit-once>' in claims_page
+    assert f'action="/claims/release/" data-submit-once data-confirm="Release case #{mine.pk}?' in claims_page
     assert '<script src="/static/jsn/forms.js" defer></script>' in claims_page

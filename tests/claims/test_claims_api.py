@@ -266,7 +266,7 @@ def test_other_users_claims_are_not_listed(client_for, subscriber):
 
 def test_claim_before_accepting_the_terms_answers_403_with_a_link(client_for, settings):
     settings.TERMS_VERSION = "2099-01"  # a new version the subscriber has not accepted yet
-    user = UserFactory()
+    user = UserFactory(terms_version="2026-11")  # accepted the version before
     case = CaseFactory()
     response = client_for(user).post(f"/api/v3/cases/{case.pk}/claim")
     assert response.status_code == 403

@@ -58,3 +58,29 @@ def test_an_invalid_filter_shows_its_error_and_leaves_the_list(live_server, page
     page.click("button:has-text('Apply filters')")
     page.wait_for_selector("text=1 case found")
     assert page.inner_text("#filter-errors").strip() == ""  # the error goes once the filters are valid
+
+
+def test_a_bad_filter_in_the_address_is_shown_back_in_the_form(live_server, page, login, shot):
+    user = UserFactory(email="address@example.com")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    CaseFactory(state="TX", score=91)
+
+    login(page, user.email)
+    response = page.goto(f"{live_server.url}/cases/?stage=sold_yesterday&score_min=abc&sort=street")
+    assert response.status == 400
+    errors = page.locator("#filter-errors p").all_inner_texts()
+    assert errors[0] == "Filtering, searching or sorting by street is only available to the case's owner."
+    assert not any(e.startswith("Sort:") for e in errors)  # the refusal once, not "not a valid choice" as well
+    # What the address asked for stays visible where it was rejected, not "Any stage" and an empty box.
+    stage = page.locator("select[name=stage]")
+    assert stage.evaluate("s => s.options[s.selectedIndex].text") == "sold_yesterday (not an option)"
+    assert page.input_value("input[name=score_min]") == "abc"
+    assert stage.get_attribute("aria-invalid") == "true"
+    shot(page, "cases-05-bad-filter-in-address")
+
+    page.select_option("select[name=stage]", "")
+    page.fill("input[name=score_min]", "50")
+    page.select_option("select[name=sort]", "-score")
+    page.click("button:has-text('Apply filters')")
+    page.wait_for_selector("text=1 case found")
+    assert page.inner_text("#filter-errors").strip() == ""

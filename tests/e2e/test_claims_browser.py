@@ -48,6 +48,8 @@ def test_subscriber_claims_three_cases_then_releases_one(live_server, page, logi
 
     released = picked[1]
     page.check(f'input[name=case_ids][value="{released.pk}"]')
+    questions: list[str] = []
+    page.once("dialog", lambda d: (questions.append(d.message), d.accept()))
     page.click("text=Release selected")
     page.wait_for_selector(f'#claim-results [data-case-id="{released.pk}"][data-outcome="released"]')
     row(page, released).get_by_text("Address hidden").wait_for()
@@ -55,6 +57,9 @@ def test_subscriber_claims_three_cases_then_releases_one(live_server, page, logi
     for case in (picked[0], picked[2]):
         assert case.street in row(page, case).inner_text()
     assert page.locator("#nav-claims").inner_text() == "My claims (2)"
+    assert questions == [
+        "Release the selected cases? Their details are hidden again at once, and another subscriber can claim them."
+    ]
     shot(page, "claims-3-one-released-masked")
 
     page.goto(f"{live_server.url}/cases/{released.pk}/")

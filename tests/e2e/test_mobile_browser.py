@@ -52,6 +52,7 @@ def test_subscriber_pages_fit_a_phone_and_claiming_works_there(live_server, phon
     wrap = phone.locator(".table-wrap:has(table.claims)").first
     assert wrap.evaluate("w => w.scrollWidth > w.clientWidth")  # the table scrolls inside its wrapper
     assert phone.locator("table.claims").first.evaluate("t => getComputedStyle(t).display") == "table"  # still a table
+    phone.once("dialog", lambda d: d.accept())  # "Release case #…?"
     phone.locator(f'tr[data-case-id="{cases[0].pk}"] button:has-text("Release")').click()  # scrolled into view
     phone.wait_for_url(f"{live_server.url}/claims/")
     assert phone.locator("#nav-claims").inner_text() == "My claims (1)"

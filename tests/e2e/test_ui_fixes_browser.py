@@ -177,6 +177,8 @@ def test_double_click_on_the_bulk_buttons_sends_one_request_each(live_server, pa
 
     page.locator(f'#case-results tr[data-case-id="{b.pk}"]').get_by_text("Yours").wait_for()  # the table reloaded
     page.check(f'input[name=case_ids][value="{a.pk}"]')
+    questions: list[str] = []
+    page.on("dialog", lambda d: (questions.append(d.message), d.accept()))
     double_click(page.locator("text=Release selected"))
     page.wait_for_selector(f'#claim-results [data-case-id="{a.pk}"][data-outcome="released"]')
     page.wait_for_timeout(300)
@@ -184,6 +186,7 @@ def test_double_click_on_the_bulk_buttons_sends_one_request_each(live_server, pa
     assert page.locator("#claim-results").inner_text().count("Released — details hidden again") == 1
     assert page.get_by_role("button", name="Release selected").is_enabled()  # usable again once answered
     assert list(Claim.objects.filter(status="active").values_list("case_id", flat=True)) == [b.pk]
+    assert questions and all(q.startswith("Release the selected cases?") for q in questions)
 
 
 def test_double_click_on_release_in_my_claims_on_a_phone_releases_once(
@@ -194,6 +197,8 @@ def test_double_click_on_release_in_my_claims_on_a_phone_releases_once(
     login(phone, subscriber.email)
     phone.goto(f"{live_server.url}/claims/")
     releases = posts_to(phone, "/claims/release/")
+    questions: list[str] = []
+    phone.on("dialog", lambda d: (questions.append(d.message), d.accept()))
     double_click(phone.locator(f'tr[data-case-id="{a.pk}"] button:has-text("Release")'))
     phone.wait_for_selector(".messages .msg")
     phone.wait_for_timeout(300)
@@ -201,4 +206,5 @@ def test_double_click_on_release_in_my_claims_on_a_phone_releases_once(
     assert phone.locator(".messages .msg").all_inner_texts() == [
         f"Case #{a.pk} (Miami-Dade County, FL): Released — details hidden again"
     ]
+    assert len(questions) == 1 and questions[0].startswith(f"Release case #{a.pk}?")  # asked once, not per click
     assert phone.locator("#nav-claims").inner_text() == "My claims (1)"
