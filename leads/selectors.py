@@ -2,7 +2,8 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
@@ -17,6 +18,29 @@ WAITING = (Delivery.Status.PLANNED, Delivery.Status.QUEUED, Delivery.Status.SEND
 
 def subscriptions_for(*, user: User) -> QuerySet[PlzSubscription]:
     return PlzSubscription.objects.filter(user=user).order_by("plz", "-created_at")
+
+
+ENDING_ACTIONS = (
+    LeadEvent.Action.SUBSCRIPTION_ENDED,
+    LeadEvent.Action.SUBSCRIPTION_EXPIRED,
+    LeadEvent.Action.SUBSCRIPTION_STRIPE_SYNCED,  # canceled at Stripe: final, so the last sync of a canceled row
+)
+
+
+def subscriptions_ended_for(*, user: User) -> QuerySet[PlzSubscription]:
+    """The user's canceled subscriptions, newest end first, each with `ended_at`: when the audit log says it ended
+    (a later edit of the row does not move it), else the row's last change."""
+    ended_at = (
+        LeadEvent.objects.filter(subscription=OuterRef("pk"), action__in=ENDING_ACTIONS)
+        .order_by("-created_at", "-id")
+        .values("created_at")[:1]
+    )
+    return (
+        subscriptions_for(user=user)
+        .filter(status=PlzSubscription.Status.CANCELED)
+        .annotate(ended_at=Coalesce(Subquery(ended_at), F("updated_at")))
+        .order_by("-ended_at", "-id")
+    )
 
 
 def deliveries_for(*, user: User) -> QuerySet[Delivery]:

@@ -82,9 +82,7 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
     context = {
         # Ended ones (withdrawn, canceled, expired) apart, newest first: the main table is what gets leads or will.
         "subscriptions": selectors.subscriptions_for(user=user).exclude(status=PlzSubscription.Status.CANCELED),
-        "ended": selectors.subscriptions_for(user=user)
-        .filter(status=PlzSubscription.Status.CANCELED)
-        .order_by("-updated_at", "-id")[: ENDED_SHOWN + 1],  # one more tells the page there are more
+        "ended": selectors.subscriptions_ended_for(user=user)[: ENDED_SHOWN + 1],  # one more: "the latest 20"
         "lead_counts": selectors.lead_counts_for(user=user),
         "month_starts": selectors.month_ranges()[:2],
         "ended_shown": ENDED_SHOWN,

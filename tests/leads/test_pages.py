@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from leads.models import Delivery, LeadEvent, PlzSubscription
 from leads.samples import lead_pdf
-from leads.services import deliveries_send_due, lead_download_token, lead_import_pdf
+from leads.services import deliveries_send_due, lead_download_token, lead_import_pdf, subscription_request
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -284,3 +284,14 @@ def test_the_ended_list_shows_the_latest_twenty(client, subscriber):
     PlzSubscription.objects.filter(plz="10115").delete()
     page = client.get(reverse("leads_subscriptions")).content.decode()
     assert "Ended subscriptions (20)" in page
+
+
+def test_the_ended_date_is_when_it_ended_not_the_rows_last_edit(client, subscriber):
+    with time_machine.travel(T0, tick=False):
+        sub = subscription_request(user=subscriber, plz="10115")
+        client.force_login(subscriber)
+        client.post(reverse("leads_subscription_withdraw", args=[sub.pk]))
+    PlzSubscription.objects.filter(pk=sub.pk).update(updated_at=T0 + timedelta(days=40))  # e.g. a staff edit later
+    client.force_login(subscriber)
+    ended = client.get(reverse("leads_subscriptions")).content.decode().partition("<details")[2]
+    assert "<td>10115</td><td>2026-03-02</td><td>2026-03-02</td>" in ended
