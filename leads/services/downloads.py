@@ -46,10 +46,12 @@ def lead_download_resolve(*, token: str, user: User, ip: str | None = None) -> D
         try:
             data = signing.loads(token, salt=DOWNLOAD_SALT, max_age=DOWNLOAD_LINK_MAX_AGE)
         except signing.SignatureExpired:
-            raise DownloadRefused(ERR_LINK_EXPIRED) from None
+            raise DownloadRefused(ERR_LINK_EXPIRED, status=410) from None  # as the case documents' links answer
         except signing.BadSignature:
-            raise DownloadRefused(ERR_LINK_INVALID) from None
-        delivery_id = data.get("d") if isinstance(data, dict) else None
+            raise DownloadRefused(ERR_LINK_INVALID, status=404) from None
+        if not isinstance(data, dict):
+            raise DownloadRefused(ERR_LINK_INVALID, status=404)
+        delivery_id = data.get("d")
         if data.get("u") != user.pk:
             raise DownloadRefused(ERR_LINK_OTHER_USER)
         delivery = (

@@ -106,10 +106,10 @@ def test_download_link_is_bound_to_the_user_expires_and_is_logged(client, two_ag
     client.force_login(later.subscriber)  # another agent with the same link
     assert client.get(url).status_code == 403
     client.force_login(first.subscriber)
-    assert client.get(reverse("leads_download", args=[token[:-2] + "xx"])).status_code == 403
+    assert client.get(reverse("leads_download", args=[token[:-2] + "xx"])).status_code == 404  # as case documents
     with time_machine.travel(datetime.now(UTC) + timedelta(hours=1, minutes=1)):
         response = client.get(url)
-    assert response.status_code == 403 and "expired" in response.content.decode()
+    assert response.status_code == 410 and "expired" in response.content.decode()
     # Not yet sent to the other agent: a link for that delivery is refused too.
     client.force_login(later.subscriber)
     assert client.get(reverse("leads_download", args=[lead_download_token(delivery=later)])).status_code == 403
@@ -295,3 +295,15 @@ def test_the_ended_date_is_when_it_ended_not_the_rows_last_edit(client, subscrib
     client.force_login(subscriber)
     ended = client.get(reverse("leads_subscriptions")).content.decode().partition("<details")[2]
     assert "<td>10115</td><td>2026-03-02</td><td>2026-03-02</td>" in ended
+
+
+def test_a_validly_signed_link_that_is_not_ours_is_refused_not_a_crash(client, subscriber):
+    from django.core import signing
+
+    from leads.services import DOWNLOAD_SALT
+
+    client.force_login(subscriber)
+    for payload in (["d", 1], "x", 7):
+        token = signing.dumps(payload, salt=DOWNLOAD_SALT)
+        response = client.get(reverse("leads_download", args=[token]))
+        assert response.status_code == 404 and "This download link is invalid." in response.content.decode()
