@@ -20,7 +20,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     page = None
     if not parsed.ok:
         parsed.form.show_rejected_values()
-    if parsed.ok:
+    else:
         pages = selectors.CaseListPages(user=request.user, filters=parsed.filters)
         page = page_for(Paginator(pages, PAGE_SIZE), request.GET.get("page"))
         rows = cases_for_viewer(page.object_list, viewer=request.user)

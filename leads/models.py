@@ -62,7 +62,8 @@ class PlzSubscription(models.Model):
 
     @property
     def withdrawable(self) -> bool:
-        """A request nobody has paid for (no Stripe subscription behind it): the agent may take it back."""
+        """Awaiting payment (the same rule as `awaiting_payment_q`, for one row in memory): nobody has paid for it,
+        so the agent may take it back."""
         paid_by_stripe = bool(self.stripe_subscription_id)
         return self.status == self.Status.PENDING and self.source == self.Source.STRIPE and not paid_by_stripe
 
@@ -78,6 +79,15 @@ class PlzSubscription(models.Model):
 
 def renewal_grace() -> timedelta:
     return timedelta(hours=settings.PLZ_RENEWAL_GRACE_HOURS)
+
+
+def awaiting_payment_q() -> Q:
+    """Requests that wait for the agent's Stripe payment: pending, to be paid by Stripe, no Stripe subscription yet."""
+    return Q(
+        status=PlzSubscription.Status.PENDING,
+        source=PlzSubscription.Source.STRIPE,
+        stripe_subscription_id__isnull=True,
+    )
 
 
 def eligible_subscriptions_q(now: datetime) -> Q:

@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
-from leads.models import Delivery, Lead, LeadEvent, PlzSubscription, eligible_subscriptions_q
+from leads.models import Delivery, Lead, LeadEvent, PlzSubscription, awaiting_payment_q, eligible_subscriptions_q
 
 DUPLICATES_SHOWN_FOR = timedelta(days=30)
 
@@ -18,6 +18,19 @@ WAITING = (Delivery.Status.PLANNED, Delivery.Status.QUEUED, Delivery.Status.SEND
 
 def subscriptions_for(*, user: User) -> QuerySet[PlzSubscription]:
     return PlzSubscription.objects.filter(user=user).order_by("plz", "-created_at")
+
+
+def subscriptions_current_for(*, user: User) -> QuerySet[PlzSubscription]:
+    """Not ended: what gets the agent leads, or will once paid."""
+    return subscriptions_for(user=user).exclude(status=PlzSubscription.Status.CANCELED)
+
+
+def plzs_awaiting_payment_for(*, user: User, plzs: list[str] | None = None) -> list[str]:
+    """The user's PLZs (of `plzs`, when given) that wait for payment through Stripe, sorted."""
+    rows = PlzSubscription.objects.filter(awaiting_payment_q(), user=user)
+    if plzs is not None:
+        rows = rows.filter(plz__in=plzs)
+    return sorted(set(rows.values_list("plz", flat=True)))
 
 
 ENDING_ACTIONS = (
@@ -100,7 +113,7 @@ def lead_counts_for(*, user: User, now: datetime | None = None) -> list[dict]:
     last_start, this_start, now = month_ranges(now=now)
     subs = subscriptions_for(user=user)
     plzs = sorted(set(subs.values_list("plz", flat=True)))
-    current = set(subs.exclude(status=PlzSubscription.Status.CANCELED).values_list("plz", flat=True))
+    current = set(subscriptions_current_for(user=user).values_list("plz", flat=True))
     this_leads, this_mine = _lead_counts(user=user, plzs=plzs, start=this_start, end=now + timedelta(seconds=1))
     last_leads, last_mine = _lead_counts(user=user, plzs=plzs, start=last_start, end=this_start)
     return [

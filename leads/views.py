@@ -22,7 +22,6 @@ MAX_PLZ_PER_REQUEST = 20
 ENDED_SHOWN = 20  # ended subscriptions listed on the page, the latest first
 STRIPE_OFF = "Online payment is not available right now; our team activates your PLZs once payment is arranged."
 STRIPE_DOWN = "Stripe did not answer. Nothing was charged; please try again in a minute."
-NOTHING_TO_PAY = services.ERR_NOTHING_TO_PAY
 PAID_BEFORE_WITHDRAWAL = (
     "Stripe had already taken your payment for {plz} before the withdrawal: it becomes active within a minute. "
     "To stop it, cancel it in Stripe's Billing Portal."
@@ -33,20 +32,6 @@ PORTAL_OFF = (
     "To cancel or change a PLZ subscription, write to our team."
 )
 PORTAL_DOWN = "Stripe did not answer. Nothing was changed; please try again in a minute."
-
-
-def _awaiting_payment(user) -> list[str]:
-    """PLZs this user asked for that no Stripe subscription pays for yet."""
-    return list(
-        PlzSubscription.objects.filter(
-            user=user,
-            status=PlzSubscription.Status.PENDING,
-            source=PlzSubscription.Source.STRIPE,
-            stripe_subscription_id__isnull=True,
-        )
-        .order_by("plz")
-        .values_list("plz", flat=True)
-    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -81,14 +66,14 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         return redirect("leads_subscriptions")
     context = {
         # Ended ones (withdrawn, canceled, expired) apart, newest first: the main table is what gets leads or will.
-        "subscriptions": selectors.subscriptions_for(user=user).exclude(status=PlzSubscription.Status.CANCELED),
+        "subscriptions": selectors.subscriptions_current_for(user=user),
         "ended": selectors.subscriptions_ended_for(user=user)[: ENDED_SHOWN + 1],  # one more: "the latest 20"
         "lead_counts": selectors.lead_counts_for(user=user),
         "month_starts": selectors.month_ranges()[:2],
         "ended_shown": ENDED_SHOWN,
         "needs_terms": not terms_are_current(user=user),
         "stripe_enabled": stripe_gateway.is_enabled(),
-        "awaiting_payment": _awaiting_payment(user),
+        "awaiting_payment": selectors.plzs_awaiting_payment_for(user=user),
         "paid_through_stripe": PlzSubscription.objects.filter(user=user, stripe_subscription_id__isnull=False)
         .exclude(status=PlzSubscription.Status.CANCELED)
         .exists(),
@@ -110,12 +95,12 @@ def subscriptions_pay(request: HttpRequest) -> HttpResponse:
     if not terms_are_current(user=request.user):
         messages.error(request, TERMS_NOT_ACCEPTED)
         return redirect("leads_subscriptions")
-    plzs = _awaiting_payment(request.user)
+    plzs = selectors.plzs_awaiting_payment_for(user=request.user)
     chosen = request.POST.getlist("plz")
     if chosen:
         plzs = [plz for plz in plzs if plz in chosen]
     if not plzs:
-        messages.error(request, NOTHING_TO_PAY)
+        messages.error(request, services.ERR_NOTHING_TO_PAY)
         return redirect("leads_subscriptions")
     back = request.build_absolute_uri(reverse("leads_subscriptions"))
     try:

@@ -14,6 +14,7 @@ from accounts.services import terms_require_current
 from billing import stripe_gateway
 from billing.stripe_sync import MAX_CONSECUTIVE_UNAVAILABLE
 from jsn.lib.control_room import plain_id
+from leads import selectors
 from leads.models import (
     PLZ_VALIDATOR,
     LeadEvent,
@@ -122,7 +123,7 @@ def subscription_withdraw(*, user: User, subscription_id: int, now: datetime | N
             raise LeadError(ERR_NOT_WITHDRAWABLE)
         sub = subscription_end(actor=user, subscription=sub, now=now, detail={"withdrawn_by_agent": True})
         sessions = _checkouts_retire(user=user, plz=sub.plz)
-    paid_first = _checkout_sessions_expire(sessions, plz=sub.plz)
+    paid_first = _checkout_sessions_expire(sessions, why=f"PLZ {sub.plz} withdrawn")
     return Withdrawal(subscription=sub, paid_first=paid_first)
 
 
@@ -139,7 +140,7 @@ def _checkouts_retire(*, user: User, plz: str) -> list[str]:
     return [c.stripe_session_id for c in retired if c.stripe_session_id]
 
 
-def _checkout_sessions_expire(session_ids: list[str], *, plz: str) -> bool:
+def _checkout_sessions_expire(session_ids: list[str], *, why: str) -> bool:
     """Close them at Stripe. Returns whether one had been paid first. Best effort: when Stripe does not answer, the
     session runs out by itself (24 h) and paying it still makes an active subscription
     (plz_subscription_sync_from_stripe): whoever pays gets what they paid for."""
@@ -148,11 +149,11 @@ def _checkout_sessions_expire(session_ids: list[str], *, plz: str) -> bool:
         try:
             status = stripe_gateway.checkout_session_expire(session_id=session_id)
         except stripe_gateway.StripeGatewayError:
-            logger.warning("Could not expire Checkout session %s after PLZ %s was withdrawn", session_id, plz)
+            logger.warning("Could not expire Checkout session %s (%s)", session_id, why)
             continue
         if status == "complete":
             paid_first = True
-            logger.info("Checkout session %s was paid before PLZ %s was withdrawn; it becomes active", session_id, plz)
+            logger.info("Checkout session %s was paid first (%s); its webhook makes it active", session_id, why)
     return paid_first
 
 
@@ -414,14 +415,7 @@ def plz_checkout_start(
         # Serialises this user's clicks and withdrawals; the Stripe call below happens after the commit, unlocked.
         get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)
         # Only what still awaits payment now: a request withdrawn since the page was drawn is not charged for.
-        pending = PlzSubscription.objects.filter(
-            user=user,
-            plz__in=plzs,
-            status=PlzSubscription.Status.PENDING,
-            source=PlzSubscription.Source.STRIPE,
-            stripe_subscription_id__isnull=True,
-        )
-        key = ",".join(sorted(set(pending.values_list("plz", flat=True))))
+        key = ",".join(selectors.plzs_awaiting_payment_for(user=user, plzs=plzs))
         if not key:
             raise LeadError(ERR_NOTHING_TO_PAY)
         checkout = PlzCheckout.objects.filter(user=user, plzs=key, status=PlzCheckout.Status.OPEN).first()
@@ -454,7 +448,7 @@ def plz_checkout_start(
         return link
     # Retired while Stripe was answering (a withdrawal of one of its PLZs, or its session expired): the session
     # (or, for a second click on the same row, Stripe's replay of it) must not be paid.
-    _checkout_sessions_expire([link.id], plz=key)
+    _checkout_sessions_expire([link.id], why=f"its Checkout for PLZ {key} was retired meanwhile")
     raise LeadError(ERR_CHECKOUT_RETIRED)
 
 
